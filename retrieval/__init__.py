@@ -1,0 +1,69 @@
+"""retrieval: an optimized RAG retrieval engine.
+
+    from retrieval import Engine
+    engine = Engine.build("corpus.jsonl", "indexes/mine")
+    result = engine.search("how do I parse json", k=5)
+
+Importing the package is cheap: the engine and its dependencies load on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    BundleError,
+    ConfigError,
+    CorpusError,
+    NotFoundError,
+    QueryError,
+    RetrievalError,
+)
+from .types import Chunk, Document, Hit, SearchResult, StageTimings
+
+if TYPE_CHECKING:
+    from .config import AnalyzerConfig, BM25Config, ChunkerConfig, IndexConfig
+    from .engine import Engine
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AnalyzerConfig",
+    "BM25Config",
+    "BundleError",
+    "Chunk",
+    "ChunkerConfig",
+    "ConfigError",
+    "CorpusError",
+    "Document",
+    "Engine",
+    "Hit",
+    "IndexConfig",
+    "NotFoundError",
+    "QueryError",
+    "RetrievalError",
+    "SearchResult",
+    "StageTimings",
+    "__version__",
+]
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+_LAZY = {
+    "Engine": ".engine",
+    "IndexConfig": ".config",
+    "AnalyzerConfig": ".config",
+    "ChunkerConfig": ".config",
+    "BM25Config": ".config",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'retrieval' has no attribute {name!r}")

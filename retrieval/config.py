@@ -1,0 +1,137 @@
+"""Configuration: one frozen dataclass per component, loaded from dicts or TOML.
+
+Unknown keys are rejected with the list of valid ones, so a typo never silently falls back to a
+default. ``IndexConfig.from_dict`` and ``from_toml`` accept dotted overrides
+(``{"bm25.k1": 1.2}``) on top of the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class AnalyzerConfig:
+    """How text becomes BM25 terms. Every step can be switched off."""
+
+    lowercase: bool = True
+    # Unicode word split; the default keeps words of two or more word characters.
+    token_pattern: str = r"(?u)\b\w\w+\b"
+    stopwords: str | tuple[str, ...] | None = "en"
+    stemmer: str | None = "english"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stopwords, list):
+            object.__setattr__(self, "stopwords", tuple(self.stopwords))
+
+
+@dataclass(frozen=True)
+class ChunkerConfig:
+    """Sentence-aligned chunking measured in the embedder's tokens."""
+
+    max_tokens: int = 256  # all-MiniLM-L6-v2's limit, special tokens included
+    overlap_sentences: int = 0
+    include_title: bool = True  # the title is counted in, and indexed with, every chunk
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 8:
+            raise ConfigError(f"chunker.max_tokens must be >= 8, got {self.max_tokens}")
+        if self.overlap_sentences < 0:
+            raise ConfigError(f"chunker.overlap_sentences must be >= 0, got {self.overlap_sentences}")
+
+
+BM25_VARIANTS = ("lucene", "okapi")
+
+
+@dataclass(frozen=True)
+class BM25Config:
+    """BM25 scoring. ``okapi`` reproduces rank-bm25's BM25Okapi exactly (epsilon floor included)."""
+
+    variant: str = "lucene"
+    k1: float = 1.5
+    b: float = 0.75
+    epsilon: float = 0.25  # okapi only: negative idf is replaced by epsilon * mean idf
+
+    def __post_init__(self) -> None:
+        if self.variant not in BM25_VARIANTS:
+            raise ConfigError(f"bm25.variant must be one of {', '.join(BM25_VARIANTS)}, got {self.variant!r}")
+        if not self.k1 >= 0:
+            raise ConfigError(f"bm25.k1 must be >= 0, got {self.k1}")
+        if not 0 <= self.b <= 1:
+            raise ConfigError(f"bm25.b must be in [0, 1], got {self.b}")
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Everything that decides what an index bundle contains."""
+
+    analyzer: AnalyzerConfig = field(default_factory=AnalyzerConfig)
+    chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
+    bm25: BM25Config = field(default_factory=BM25Config)
+    dense: bool = False  # dense vectors arrive with the embedding component
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> "IndexConfig":
+        merged = _apply_overrides(_plain(data), overrides or {})
+        return _build(cls, merged, "")
+
+    @classmethod
+    def from_toml(cls, path: str | Path, overrides: Mapping[str, Any] | None = None) -> "IndexConfig":
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        return cls.from_dict(data, overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _plain(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _plain(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+
+
+def _apply_overrides(data: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    for dotted, value in overrides.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {dotted!r}: {part!r} is not a section")
+        node[leaf] = value
+    return data
+
+
+def _build(cls: type[T], data: Mapping[str, Any], prefix: str) -> T:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a table, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown config key(s) {', '.join(prefix + k for k in unknown)}; "
+            f"valid keys: {', '.join(prefix + k for k in fields)}"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        default = fields[name].default_factory if fields[name].default_factory is not dataclasses.MISSING else None
+        nested = default() if default is not None else None
+        if dataclasses.is_dataclass(nested):
+            kwargs[name] = _build(type(nested), value, f"{prefix}{name}.")
+        else:
+            kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"invalid config: {exc}") from None

@@ -1,0 +1,245 @@
+"""Engine: build an index bundle from a corpus, open it, search it.
+
+    engine = Engine.build("corpus.jsonl", "indexes/mine")   # or Engine.open("indexes/mine")
+    result = engine.search("query text", k=10, mode="bm25")
+    for hit in result.hits: print(hit.score, hit.doc_id, hit.text)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from . import bundle
+from .config import IndexConfig
+from .errors import CorpusError, QueryError
+from .keyword import BM25, BM25Builder
+from .stores import ParquetChunkStore, ParquetChunkWriter
+from .text import Analyzer
+from .types import Document, Hit, SearchResult, StageTimings
+
+MODES = ("bm25", "dense", "hybrid", "prefilter")
+MAX_K = 10_000
+CHUNKS_FILE = "chunks.parquet"
+BM25_DIR = "bm25"
+
+Corpus = str | Path | Iterable[Document]
+
+
+class Engine:
+    """An opened index bundle. Thread-safe for concurrent searches."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any], store: ParquetChunkStore, bm25: BM25) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.store = store
+        self.bm25 = bm25
+
+    # -- building -------------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        corpus: Corpus,
+        path: str | Path,
+        config: IndexConfig | None = None,
+        *,
+        overwrite: bool = False,
+        progress: bool = False,
+    ) -> "Engine":
+        """Index ``corpus`` (a path, ``"demo"``, or Documents) into a bundle at ``path``.
+
+        The bundle appears at ``path`` only when complete; a failure leaves ``path`` untouched.
+        """
+        from .ingest import Chunker
+        from .text import TokenCounter
+
+        config = config or IndexConfig()
+        if config.dense:
+            raise QueryError("dense indexing is not available yet in this version; use dense=False")
+        started = time.perf_counter()
+        stages: dict[str, float] = {}
+        analyzer = Analyzer(config.analyzer)
+        counter = TokenCounter()
+        chunker = Chunker(config.chunker, counter)
+        with bundle.writing(path, overwrite=overwrite) as tmp:
+            writer = ParquetChunkWriter(tmp / CHUNKS_FILE)
+            builder = BM25Builder(analyzer, config.bm25)
+            docs = _UniqueDocuments(_open_corpus(corpus))
+            t0 = time.perf_counter()
+            with _progress(progress, _count_hint(corpus)) as bar:
+                for chunk in chunker.chunk_many(_ticking(docs, bar)):
+                    writer.add(chunk)
+                    builder.add(f"{chunk.title}\n{chunk.text}" if config.chunker.include_title else chunk.text)
+            n_chunks = writer.close()
+            stages["read_chunk_analyze_s"] = time.perf_counter() - t0
+            if n_chunks == 0:
+                raise CorpusError(f"corpus {_describe(corpus)} has no documents with text to index")
+            t0 = time.perf_counter()
+            bm25 = builder.build()
+            bm25.save(tmp / BM25_DIR)
+            stages["bm25_s"] = time.perf_counter() - t0
+            bundle.write_manifest(
+                tmp,
+                {
+                    "config": config.to_dict(),
+                    "analyzer": analyzer.describe(),
+                    "tokenizer": {"model_id": counter.model_id, "sha256": counter.fingerprint},
+                    "bm25": {**asdict(config.bm25), "avgdl": float(bm25.index.avgdl)},
+                    "counts": {
+                        "documents": docs.count,
+                        "chunks": n_chunks,
+                        "terms": len(bm25.vocabulary),
+                        "postings": int(bm25.index.total_postings),
+                    },
+                    "dense": None,
+                    "source": _describe(corpus),
+                    "build_seconds": round(time.perf_counter() - started, 3),
+                    "build_stages_s": {k: round(v, 3) for k, v in stages.items()},
+                },
+            )
+        return cls.open(path, verify=False)
+
+    # -- opening --------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | Path, *, verify: bool = True) -> "Engine":
+        """Open a bundle; ``verify`` checks every file's sha256 against the manifest."""
+        root = Path(path)
+        manifest = bundle.read_manifest(root, verify=verify)
+        store = ParquetChunkStore(root / CHUNKS_FILE)
+        bm25 = BM25.load(root / BM25_DIR)
+        return cls(root, manifest, store, bm25)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(self.manifest["counts"])
+
+    # -- searching ------------------------------------------------------------------------
+
+    def retrieve(self, query: str, k: int = 10, mode: str = "bm25") -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+        """Chunk ids and scores, best first, without fetching text; plus stage timings (ms)."""
+        _check_query(query, k, mode)
+        stages: dict[str, float] = {}
+        t0 = time.perf_counter_ns()
+        terms = self.bm25.query_ids(query)
+        t1 = time.perf_counter_ns()
+        ids, scores = self.bm25.index.topk(terms, k)
+        t2 = time.perf_counter_ns()
+        stages["analyze"] = (t1 - t0) / 1e6
+        stages["bm25"] = (t2 - t1) / 1e6
+        return ids, scores, stages
+
+    def search(self, query: str, k: int = 10, mode: str = "bm25") -> SearchResult:
+        """The ``k`` best chunks for ``query`` with their text, best first."""
+        ids, scores, stages = self.retrieve(query, k, mode)
+        t0 = time.perf_counter_ns()
+        chunks = self.store.get(ids)
+        stages["fetch"] = (time.perf_counter_ns() - t0) / 1e6
+        hits = tuple(
+            Hit(chunk=int(i), id=c.id, doc_id=c.doc_id, score=float(s), text=c.text, title=c.title)
+            for i, s, c in zip(ids, scores, chunks)
+        )
+        return SearchResult(query=query, mode=mode, hits=hits, timings=StageTimings(stages))
+
+    async def asearch(self, query: str, k: int = 10, mode: str = "bm25") -> SearchResult:
+        """``search`` for asyncio apps: the CPU work runs in a worker thread, not on the loop."""
+        return await asyncio.to_thread(self.search, query, k, mode)
+
+    def search_documents(self, query: str, k: int = 10, mode: str = "bm25") -> tuple[list[tuple[str, float]], dict[str, float]]:
+        """The ``k`` best documents, a document scoring as its best chunk."""
+        n_chunks = len(self.store)
+        want = min(max(k * 2, k + 10), n_chunks, MAX_K)
+        while True:
+            ids, scores, stages = self.retrieve(query, want, mode)
+            best: dict[str, float] = {}
+            for doc_id, score in zip(self.store.doc_ids(ids), scores.tolist()):
+                if doc_id not in best:  # chunks come best first, so the first is the doc's best
+                    best[doc_id] = score
+            # Enough distinct documents, or nothing more to fetch: the ranking is exact.
+            if len(best) >= k or len(ids) < want or want >= min(n_chunks, MAX_K):
+                return list(best.items())[:k], stages
+            want = min(want * 4, n_chunks, MAX_K)
+
+
+def _check_query(query: str, k: int, mode: str) -> None:
+    if not isinstance(query, str):
+        raise QueryError(f"query must be a string, got {type(query).__name__}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_K:
+        raise QueryError(f"k must be an integer between 1 and {MAX_K}, got {k!r}")
+    if mode not in MODES:
+        raise QueryError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if mode != "bm25":
+        raise QueryError(f"mode {mode!r} needs a dense index, and this bundle has none (built with --no-dense)")
+
+
+class _UniqueDocuments:
+    """Passes documents through, counting them and rejecting a repeated id."""
+
+    def __init__(self, docs: Iterable[Document]) -> None:
+        self._docs = docs
+        self._seen: set[str] = set()
+        self.count = 0
+
+    def __iter__(self) -> Iterator[Document]:
+        for doc in self._docs:
+            if doc.id in self._seen:
+                raise CorpusError(f"duplicate document id {doc.id!r}")
+            self._seen.add(doc.id)
+            self.count += 1
+            yield doc
+
+
+def _open_corpus(corpus: Corpus) -> Iterable[Document]:
+    from .ingest import demo_corpus, read_corpus
+
+    if isinstance(corpus, str) and corpus == "demo":
+        return demo_corpus()
+    if isinstance(corpus, (str, Path)):
+        return read_corpus(corpus)
+    return corpus
+
+
+def _count_hint(corpus: Corpus) -> int | None:
+    from .ingest import count_hint
+
+    if isinstance(corpus, (str, Path)) and corpus != "demo":
+        try:
+            return count_hint(corpus)
+        except Exception:  # a hint only: the reader reports real problems with context
+            return None
+    return None
+
+
+def _describe(corpus: Corpus) -> str:
+    return str(corpus) if isinstance(corpus, (str, Path)) else "<documents>"
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def __enter__(self) -> "_NoBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _progress(enabled: bool, total: int | None):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="doc", desc="indexing", leave=False)
+
+
+def _ticking(docs: Iterable[Document], bar) -> Iterator[Document]:
+    for doc in docs:
+        bar.update(1)
+        yield doc

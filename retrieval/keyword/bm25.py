@@ -1,0 +1,127 @@
+"""BM25 keyword search: analyzer + vocabulary + the native index, with save/load.
+
+The scoring itself lives in C++ (``retrieval._native.BM25Index``); this module turns query text
+into term ids and persists the index as memory-mappable ``.npy`` arrays.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..config import AnalyzerConfig, BM25Config
+from ..errors import BundleError
+from ..text import Analyzer
+from .vocabulary import Vocabulary
+
+PARAMS_FILE = "params.json"
+VOCAB_FILE = "vocab.json"
+
+
+class BM25Builder:
+    """Accumulates analyzed documents; ``build()`` hands them to the native index in one go."""
+
+    def __init__(self, analyzer: Analyzer, config: BM25Config) -> None:
+        self.analyzer = analyzer
+        self.config = config
+        self.vocabulary = Vocabulary()
+        self._ids: list[int] = []
+        self._offsets: list[int] = [0]
+
+    def add(self, text: str) -> None:
+        self.add_terms(self.analyzer(text))
+
+    def add_terms(self, terms: Sequence[str]) -> None:
+        self._ids.extend(self.vocabulary.add(terms))
+        self._offsets.append(len(self._ids))
+
+    def build(self, n_threads: int = 1) -> "BM25":
+        from ..native import BM25Index
+
+        index = BM25Index.build(
+            np.array(self._offsets, dtype=np.uint64),
+            np.array(self._ids, dtype=np.uint32),
+            len(self.vocabulary),
+            variant=self.config.variant,
+            k1=self.config.k1,
+            b=self.config.b,
+            epsilon=self.config.epsilon,
+            n_threads=n_threads,
+        )
+        return BM25(self.analyzer, self.vocabulary, index, self.config)
+
+
+class BM25:
+    """A searchable BM25 index over documents numbered 0..n-1 in the order they were added."""
+
+    def __init__(self, analyzer: Analyzer, vocabulary: Vocabulary, index, config: BM25Config) -> None:
+        self.analyzer = analyzer
+        self.vocabulary = vocabulary
+        self.index = index
+        self.config = config
+
+    @classmethod
+    def from_texts(
+        cls, texts: Iterable[str], analyzer: Analyzer | None = None, config: BM25Config | None = None
+    ) -> "BM25":
+        builder = BM25Builder(analyzer or Analyzer(AnalyzerConfig()), config or BM25Config())
+        for text in texts:
+            builder.add(text)
+        return builder.build()
+
+    @property
+    def n_docs(self) -> int:
+        return int(self.index.n_docs)
+
+    def query_ids(self, query: str) -> np.ndarray:
+        return self.vocabulary.lookup(self.analyzer(query))
+
+    def search(self, query: str, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (ids, scores), best first; only documents sharing a term with the query."""
+        return self.index.topk(self.query_ids(query), k)
+
+    def search_batch(self, queries: Sequence[str], k: int = 10, n_threads: int = 0):
+        """(ids [nq,k] padded with -1, scores [nq,k] padded with -inf, counts [nq])."""
+        offsets = np.zeros(len(queries) + 1, dtype=np.uint64)
+        parts = [self.query_ids(q) for q in queries]
+        np.cumsum([len(p) for p in parts], out=offsets[1:])
+        tokens = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
+        return self.index.topk_batch(offsets, tokens.astype(np.uint32, copy=False), k, n_threads)
+
+    def matching(self, query: str) -> np.ndarray:
+        """Every document id containing at least one query term (for pre-filtering)."""
+        return self.index.matching(self.query_ids(query))
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, array in self.index.arrays().items():
+            np.save(directory / f"{name}.npy", np.asarray(array), allow_pickle=False)
+        self.vocabulary.save(directory / VOCAB_FILE)
+        params = {"config": asdict(self.config), "analyzer": asdict(self.analyzer.config)}
+        (directory / PARAMS_FILE).write_text(json.dumps(params, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path, mmap: bool = True) -> "BM25":
+        from ..native import BM25Index
+
+        try:
+            params = json.loads((directory / PARAMS_FILE).read_text(encoding="utf-8"))
+            config = BM25Config(**params["config"])
+            analyzer = Analyzer(AnalyzerConfig(**params["analyzer"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise BundleError(f"cannot read BM25 parameters in {directory}: {exc}") from None
+        arrays = {}
+        for path in sorted(directory.glob("*.npy")):
+            try:
+                arrays[path.stem] = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise BundleError(f"cannot read {path}: {exc}") from None
+        try:
+            index = BM25Index.from_arrays(arrays, config.variant, config.k1, config.b, config.epsilon)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise BundleError(f"corrupt BM25 index in {directory}: {exc}") from None
+        return cls(analyzer, Vocabulary.load(directory / VOCAB_FILE), index, config)

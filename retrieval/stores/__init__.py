@@ -1,0 +1,5 @@
+"""Chunk stores: Parquet (default)."""
+
+from .parquet import ParquetChunkStore, ParquetChunkWriter
+
+__all__ = ["ParquetChunkStore", "ParquetChunkWriter"]

@@ -1,0 +1,94 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from retrieval import bundle
+from retrieval.errors import BundleError
+
+
+def make_bundle(path: Path, content: bytes = b"hello", overwrite: bool = False) -> dict:
+    with bundle.writing(path, overwrite=overwrite) as tmp:
+        (tmp / "data.bin").write_bytes(content)
+        (tmp / "sub").mkdir()
+        (tmp / "sub" / "x.npy").write_bytes(b"\x00" * 100)
+        return bundle.write_manifest(tmp, {"counts": {"documents": 1}})
+
+
+def test_round_trip_lists_every_file_with_its_hash(tmp_path: Path):
+    written = make_bundle(tmp_path / "b")
+    read = bundle.read_manifest(tmp_path / "b")
+    assert read == written
+    assert set(read["files"]) == {"data.bin", "sub/x.npy"}
+    assert read["files"]["data.bin"]["sha256"] == bundle.sha256_file(tmp_path / "b" / "data.bin")
+    assert read["format"] == bundle.FORMAT and read["format_version"] == bundle.FORMAT_VERSION
+    assert "library_version" in read["environment"]
+
+
+def test_corrupt_file_is_detected(tmp_path: Path):
+    make_bundle(tmp_path / "b")
+    target = tmp_path / "b" / "data.bin"
+    target.write_bytes(b"hellp")  # same size, different bytes
+    with pytest.raises(BundleError, match="data.bin fails its sha256 check"):
+        bundle.read_manifest(tmp_path / "b")
+    target.write_bytes(b"hell")
+    with pytest.raises(BundleError, match="data.bin has the wrong size"):
+        bundle.read_manifest(tmp_path / "b", verify=False)
+    target.unlink()
+    with pytest.raises(BundleError, match="data.bin is missing"):
+        bundle.read_manifest(tmp_path / "b")
+
+
+def test_foreign_and_future_bundles_are_refused(tmp_path: Path):
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(BundleError, match="not an index bundle"):
+        bundle.read_manifest(tmp_path / "plain")
+    (tmp_path / "plain" / "manifest.json").write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(BundleError, match="foreign manifest"):
+        bundle.read_manifest(tmp_path / "plain")
+    make_bundle(tmp_path / "b")
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    manifest["format_version"] = 99
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="format version 99"):
+        bundle.read_manifest(tmp_path / "b")
+    (tmp_path / "b" / "manifest.json").write_text("{not json")
+    with pytest.raises(BundleError, match="unreadable"):
+        bundle.read_manifest(tmp_path / "b")
+    with pytest.raises(BundleError, match="no index bundle at"):
+        bundle.read_manifest(tmp_path / "missing")
+
+
+def test_failure_mid_build_leaves_no_bundle_and_no_temp_dir(tmp_path: Path):
+    with pytest.raises(RuntimeError):
+        with bundle.writing(tmp_path / "b") as tmp:
+            (tmp / "data.bin").write_bytes(b"partial")
+            raise RuntimeError("crash")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_overwrite_keeps_the_previous_version(tmp_path: Path):
+    make_bundle(tmp_path / "b", b"version one")
+    with pytest.raises(RuntimeError):
+        with bundle.writing(tmp_path / "b", overwrite=True) as tmp:
+            (tmp / "data.bin").write_bytes(b"version two")
+            raise RuntimeError("crash")
+    bundle.read_manifest(tmp_path / "b")
+    assert (tmp_path / "b" / "data.bin").read_bytes() == b"version one"
+
+
+def test_overwrite_replaces_and_refuses_without_the_flag(tmp_path: Path):
+    make_bundle(tmp_path / "b", b"version one")
+    with pytest.raises(BundleError, match="already exists"):
+        make_bundle(tmp_path / "b", b"version two")
+    make_bundle(tmp_path / "b", b"version two", overwrite=True)
+    bundle.read_manifest(tmp_path / "b")
+    assert (tmp_path / "b" / "data.bin").read_bytes() == b"version two"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+def test_directories_of_killed_builds_are_cleaned_up(tmp_path: Path):
+    dead = tmp_path / ".b.tmp-999999999-abcd"  # no such pid
+    dead.mkdir()
+    make_bundle(tmp_path / "b")
+    assert not dead.exists()
