@@ -10,7 +10,7 @@ NATIVE_SRC := $(shell find cpp_ext -type f) pyproject.toml
 .PHONY: demo test native clean
 
 demo: $(VENV)/.native
-	$(VENV)/bin/retrieval index demo --out indexes/demo --no-dense
+	$(VENV)/bin/retrieval index demo --out indexes/demo --no-dense --overwrite
 	$(VENV)/bin/retrieval search indexes/demo "how do I read a file line by line" -k 5
 	$(VENV)/bin/retrieval search indexes/demo "parse command line arguments" -k 3
 

@@ -57,6 +57,7 @@ class Engine:
         The bundle appears at ``path`` only when complete; a failure leaves ``path`` untouched.
         """
         from .ingest import Chunker
+        from .ingest.prefetch import prefetch
         from .text import TokenCounter
 
         config = config or IndexConfig()
@@ -73,7 +74,8 @@ class Engine:
             docs = _UniqueDocuments(_open_corpus(corpus))
             t0 = time.perf_counter()
             with _progress(progress, _count_hint(corpus)) as bar:
-                for chunk in chunker.chunk_many(_ticking(docs, bar)):
+                # Chunking (tokenizer-bound, GIL released) overlaps with analysis and writing.
+                for chunk in prefetch(chunker.chunk_many(_ticking(docs, bar))):
                     writer.add(chunk)
                     builder.add(f"{chunk.title}\n{chunk.text}" if config.chunker.include_title else chunk.text)
             n_chunks = writer.close()

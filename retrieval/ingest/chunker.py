@@ -1,0 +1,198 @@
+"""Token-aware, sentence-aligned chunking in the embedder's tokens.
+
+Each document's text is tokenized once (in batches of documents); a sentence's token count is
+the number of tokens starting inside its span, found by bisecting the token start offsets.
+Because sentence boundaries are whitespace, and whitespace is a boundary for the embedder's
+pre-tokenizer, that count equals what tokenizing the sentence alone would give.
+
+Packing is greedy over sentences. Budget, per chunk (``n_tokens`` excludes the special tokens):
+
+    chunk.n_tokens = count(chunk.title if include_title else "") + count(chunk.text)
+    chunk.n_tokens + counter.special_tokens <= max_tokens
+
+which holds for the text the embedder sees when it joins title and text with whitespace.
+A sentence longer than the budget is cut at token boundaries, preferring word boundaries; a
+title longer than half the budget is shortened (in ``chunk.title`` too) so text always fits.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from typing import Any, Iterable, Iterator
+
+from ..config import ChunkerConfig
+from ..text.sentences import split_sentences
+from ..text.tokens import TokenCounter
+from ..types import Chunk, Document
+
+# Documents tokenized per encode_batch call: big enough to use all cores, small enough to
+# keep memory flat on any corpus size.
+BATCH_DOCS = 256
+
+_Unit = tuple[int, int, int]  # (char start, char end, tokens)
+
+
+class Chunker:
+    """Splits documents into chunks that fit the embedder's input (see module docstring)."""
+
+    def __init__(self, config: ChunkerConfig | None = None, counter: TokenCounter | None = None) -> None:
+        self.config = config if config is not None else ChunkerConfig()
+        self.counter = counter if counter is not None else TokenCounter()
+        # Tokens left for title + text once the model's [CLS]/[SEP] are in.
+        self.budget = self.config.max_tokens - self.counter.special_tokens
+
+    def chunk(self, doc: Document) -> list[Chunk]:
+        """The chunks of one document, ordinals from 0."""
+        return list(self.chunk_many([doc]))
+
+    def chunk_many(self, docs: Iterable[Document]) -> Iterator[Chunk]:
+        """Chunks of every document, in document order; tokenizes ``BATCH_DOCS`` at a time."""
+        batch: list[Document] = []
+        for doc in docs:
+            batch.append(doc)
+            if len(batch) == BATCH_DOCS:
+                yield from self._chunk_batch(batch)
+                batch = []
+        if batch:
+            yield from self._chunk_batch(batch)
+
+    def _chunk_batch(self, docs: list[Document]) -> Iterator[Chunk]:
+        texts = [d.text for d in docs]
+        if self.config.include_title:
+            # One encode_batch call for texts and titles keeps both cores busy once.
+            encodings = self.counter.encode_many(texts + [d.title for d in docs])
+            title_counts = [len(e) for e in encodings[len(docs) :]]
+        else:
+            encodings = self.counter.encode_many(texts)
+            title_counts = [0] * len(docs)
+        for doc, enc, n_title in zip(docs, encodings, title_counts):
+            yield from self._chunk_doc(doc, enc, n_title)
+
+    def _chunk_doc(self, doc: Document, enc: Any, n_title: int) -> Iterator[Chunk]:
+        text, title = doc.text, doc.title
+        if n_title > self.budget // 2:
+            title, n_title = self._shorten_title(title)
+        make = _ChunkFactory(doc, title, n_title)
+        if not text.strip():
+            if title.strip():
+                yield make(0, 0, 0)
+            return
+        room = self.budget - n_title  # >= budget/2 >= 3 tokens for text
+        if len(enc) <= room:  # fast path: the whole text is one chunk
+            start = len(text) - len(text.lstrip())
+            end = len(text.rstrip())
+            yield make(start, end, len(enc))
+            return
+        units = self._units(text, enc, room)
+        for a, b in _pack(units, room, self.config.overlap_sentences):
+            yield make(units[a][0], units[b - 1][1], sum(u[2] for u in units[a:b]))
+
+    def _units(self, text: str, enc: Any, room: int) -> list[_Unit]:
+        """Sentences with their token counts; sentences over ``room`` cut into pieces."""
+        starts = [s for s, _ in enc.offsets]
+        units: list[_Unit] = []
+        for s, e in split_sentences(text):
+            t0, t1 = bisect_left(starts, s), bisect_left(starts, e)
+            if t1 - t0 <= room:
+                units.append((s, e, t1 - t0))
+            else:
+                units.extend(self._pieces(text, s, e, t0, t1, starts, enc.word_ids, room))
+        return units
+
+    def _pieces(
+        self, text: str, s: int, e: int, t0: int, t1: int, starts: list[int], word_ids: list[Any], room: int
+    ) -> list[_Unit]:
+        """Cut the sentence ``text[s:e]`` (tokens ``t0:t1``) into pieces of <= ``room`` tokens.
+
+        Cuts go at the last word start that fits, so a piece tokenizes alone exactly as it did in
+        place. Only a single word longer than ``room`` is cut inside; such a fragment is counted by
+        tokenizing it alone (a rare path), shrinking it until it fits.
+        """
+        pieces: list[_Unit] = []
+        pos, char = t0, s
+        while pos < t1:
+            cut = min(pos + room, t1)
+            if cut < t1:
+                j = cut
+                while j > pos and word_ids[j] == word_ids[j - 1]:
+                    j -= 1
+                if j > pos:
+                    cut = j
+            n = cut - pos
+            end = _rstrip_end(text, char, starts[cut] if cut < t1 else e)
+            split_word = (pos > t0 and word_ids[pos] == word_ids[pos - 1]) or (
+                cut < t1 and word_ids[cut] == word_ids[cut - 1]
+            )
+            if split_word:
+                n = self.counter.count(text[char:end])
+                while n > room and cut - pos > 1:
+                    cut -= 1
+                    end = _rstrip_end(text, char, starts[cut])
+                    n = self.counter.count(text[char:end])
+            pieces.append((char, end, n))
+            pos, char = cut, (starts[cut] if cut < t1 else e)
+        return pieces
+
+    def _shorten_title(self, title: str) -> tuple[str, int]:
+        """Shorten a title to at most half the budget, cutting at a token start."""
+        limit = self.budget // 2
+        enc = self.counter.encode_many([title])[0]
+        cut = limit
+        while cut > 0:
+            short = title[: enc.offsets[cut][0]].rstrip()
+            n = self.counter.count(short)
+            if n <= limit:
+                return short, n
+            cut -= 1
+        return "", 0
+
+
+class _ChunkFactory:
+    """Builds the chunks of one document with consecutive ordinals."""
+
+    def __init__(self, doc: Document, title: str, n_title: int) -> None:
+        self.doc, self.title, self.n_title, self.ordinal = doc, title, n_title, 0
+
+    def __call__(self, start: int, end: int, n_text: int) -> Chunk:
+        doc = self.doc
+        chunk = Chunk(
+            id=f"{doc.id}#{self.ordinal}",
+            doc_id=doc.id,
+            ordinal=self.ordinal,
+            text=doc.text[start:end],
+            title=self.title,
+            start=start,
+            end=end,
+            n_tokens=self.n_title + n_text,
+        )
+        self.ordinal += 1
+        return chunk
+
+
+def _rstrip_end(text: str, start: int, end: int) -> int:
+    """``end`` moved left past whitespace, not before ``start``."""
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return end
+
+
+def _pack(units: list[_Unit], room: int, overlap: int) -> Iterator[tuple[int, int]]:
+    """Greedy packing: yields unit ranges ``[a, b)`` whose token sum is <= ``room``.
+
+    Each range after the first starts with up to ``overlap`` units of the previous one, fewer if
+    they would leave no room for a new unit, and never at or before the previous start, so every
+    range adds at least one new unit and the loop always ends.
+    """
+    a = b = 0
+    n = len(units)
+    while b < n:
+        if b > 0:
+            a = max(b - overlap, a + 1)
+        used = sum(u[2] for u in units[a:b])
+        while a < b and used + units[b][2] > room:
+            used -= units[a][2]
+            a += 1
+        while b < n and used + units[b][2] <= room:
+            used += units[b][2]
+            b += 1
+        yield a, b
