@@ -65,7 +65,8 @@ class ParquetChunkStore:
 
     def __init__(self, path: Path) -> None:
         try:
-            self._table = pq.read_table(path, memory_map=True)
+            # One contiguous chunk per column: take() on many row groups costs ~7x more per call.
+            self._table = pq.read_table(path, memory_map=True).combine_chunks()
         except (OSError, pa.ArrowException) as exc:
             raise BundleError(f"cannot read chunk store {path}: {exc}") from None
         if not self._table.schema.equals(SCHEMA):

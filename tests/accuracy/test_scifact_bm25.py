@@ -49,8 +49,19 @@ def test_okapi_matches_rank_bm25_on_all_scifact_queries(scifact_dir: Path, scifa
 
 
 @pytest.mark.slow
-def test_scifact_ndcg_at_10(scifact_dir: Path, tmp_path_factory):
-    engine = Engine.build(scifact_dir, tmp_path_factory.mktemp("scifact") / "bundle")
+@pytest.mark.parametrize(
+    "overrides, floor",
+    [
+        # Default 256-token chunks, document score = best chunk: measured 0.6798, recall@100 0.905.
+        ({}, 0.675),
+        # Whole abstracts as single chunks: measured 0.6863 (bm25s, same analyzer, whole docs: 0.687).
+        ({"chunker.max_tokens": 100_000}, 0.685),
+    ],
+)
+def test_scifact_ndcg_at_10(scifact_dir: Path, tmp_path: Path, overrides, floor):
+    from retrieval import IndexConfig
+
+    engine = Engine.build(scifact_dir, tmp_path / "bundle", IndexConfig.from_dict({}, overrides))
     assert engine.counts["documents"] == 5183
     result = evaluate(
         engine,
@@ -60,5 +71,5 @@ def test_scifact_ndcg_at_10(scifact_dir: Path, tmp_path_factory):
         k=100,
     )
     assert result["queries"] == 300
-    assert result["ndcg@10"] >= 0.68  # measured: see README (bm25s with the same analyzer: 0.687)
+    assert result["ndcg@10"] >= floor
     assert result["recall@100"] >= 0.90

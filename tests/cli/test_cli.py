@@ -45,7 +45,7 @@ def bundle(tmp_path_factory) -> Path:
 
 
 def test_search_json(bundle: Path):
-    proc = run("search", str(bundle), "parse json", "-k", "2", "--json")
+    proc = run("search", str(bundle), "json module", "-k", "2", "--json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert len(result["hits"]) == 2

@@ -1,0 +1,87 @@
+// The BM25 index: compressed postings plus the derived scoring tables, built from token ids or
+// reopened (without copying) from the arrays a previous index exported.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "retrieval/array_view.hpp"
+#include "retrieval/build.hpp"
+#include "retrieval/params.hpp"
+#include "retrieval/postings.hpp"
+#include "retrieval/query.hpp"
+#include "retrieval/scratch.hpp"
+
+namespace retrieval {
+
+constexpr std::uint64_t kFormatVersion = 1;
+
+// Everything needed to reopen an index. When an index is opened from these views, the caller
+// keeps the memory alive for the index's lifetime.
+struct IndexArrays {
+    ArrayView<std::uint64_t> meta;   // [format version, block size, total tokens, total postings]
+    ArrayView<double> params;        // [variant, k1, b, epsilon] that idf and block_max were made with
+    ArrayView<std::uint32_t> doc_lengths;
+    ArrayView<double> idf;
+    PostingsView postings;
+};
+
+class BM25Index {
+public:
+    // Inputs are validated here (offsets, ids, parameters); std::invalid_argument on bad input.
+    static std::unique_ptr<BM25Index> build(ArrayView<std::uint64_t> doc_offsets,
+                                            ArrayView<std::uint32_t> tokens, std::uint64_t vocab_size,
+                                            const Params& params, unsigned n_threads);
+    // Checks sizes, offsets and bounds in O(docs + terms + blocks) (std::invalid_argument when the
+    // set is inconsistent); block bytes are checked as they are decoded. When `params` differ from
+    // the ones stored, idf and block maxima are recomputed (one pass over the postings).
+    static std::unique_ptr<BM25Index> open(const IndexArrays& arrays, const Params& params);
+
+    const IndexArrays& arrays() const { return arrays_; }
+    const Params& params() const { return params_; }
+    std::uint64_t n_docs() const { return arrays_.doc_lengths.size; }
+    std::uint64_t vocab_size() const { return arrays_.postings.df.size; }
+    std::uint64_t total_tokens() const { return arrays_.meta[2]; }
+    std::uint64_t total_postings() const { return arrays_.meta[3]; }
+    double avgdl() const { return avgdl_; }
+    std::uint32_t df(std::uint64_t term) const;  // std::invalid_argument when out of range
+
+    // Throws std::invalid_argument naming the first id >= vocab_size.
+    void check_query(ArrayView<std::uint32_t> query, const char* what = "query") const;
+
+    // Writes up to k hits (best first; equal scores: smaller id first) and returns the count.
+    // ids/scores need room for min(k, n_docs) entries. The query must have been checked.
+    std::size_t topk(ArrayView<std::uint32_t> query, std::size_t k, Strategy strategy, std::int64_t* ids,
+                     double* scores) const;
+
+    // Row q of ids/scores [nq, k] gets query q's hits, padded with -1 / -inf; counts[q] its count.
+    // Runs on n_threads workers; `cancelled` is polled by the calling thread (see parallel.hpp).
+    void topk_batch(ArrayView<std::uint64_t> query_offsets, ArrayView<std::uint32_t> query_tokens,
+                    std::size_t k, unsigned n_threads, Strategy strategy, std::int64_t* ids,
+                    double* scores, std::int64_t* counts, const std::function<bool()>& cancelled) const;
+
+    // out[n_docs] receives every doc's score (0 for docs without a query term).
+    void scores(ArrayView<std::uint32_t> query, double* out) const;
+    std::vector<std::int64_t> matching(ArrayView<std::uint32_t> query) const;
+
+private:
+    BM25Index() = default;
+    // Derived tables; with reuse_stored the idf and block maxima already in arrays_ are kept.
+    void init_tables(const Params& params, unsigned n_threads, bool reuse_stored);
+    std::size_t topk_with(ArrayView<std::uint32_t> query, std::size_t k, Strategy strategy, Scratch& s,
+                          std::int64_t* ids, double* scores) const;
+    IndexView view() const;
+
+    std::unique_ptr<BuiltPostings> built_;   // owns the postings of an index built here
+    std::vector<std::uint64_t> own_meta_;
+    std::vector<double> own_params_, own_idf_, own_block_max_;
+    IndexArrays arrays_;
+    Params params_;
+    double avgdl_ = 0.0;
+    std::vector<double> norms_, term_max_;
+    mutable ScratchPool scratch_;
+};
+
+}  // namespace retrieval

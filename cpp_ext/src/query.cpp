@@ -1,0 +1,44 @@
+#include "retrieval/query.hpp"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <stdexcept>
+#include <unordered_map>
+
+namespace retrieval {
+
+QueryPlan plan_query(const IndexView& ix, ArrayView<std::uint32_t> query) {
+    QueryPlan plan;
+    plan.positions.reserve(query.size);
+    std::unordered_map<std::uint32_t, std::uint32_t> index_of;
+    const double per_unit = ix.params.variant == Variant::Okapi ? ix.params.k1 + 1.0 : 1.0;
+    double abs_sum = 0.0;  // >= sum over positions of |contribution|
+    for (std::uint32_t term : query) {
+        if (ix.postings->df[term] == 0) continue;  // adds nothing to any score
+        auto it = index_of.find(term);
+        if (it == index_of.end()) {
+            it = index_of.emplace(term, static_cast<std::uint32_t>(plan.terms.size())).first;
+            plan.terms.push_back({term, 0, ix.idf[term], 0.0});
+        }
+        plan.terms[it->second].multiplicity += 1;
+        plan.positions.push_back(it->second);
+        // |idf * tf*(k1+1)/(tf+norm)| <= |idf|*(k1+1) since norm >= 0 (lucene: <= |idf|).
+        abs_sum += std::max(std::fabs(ix.idf[term]) * per_unit, std::fabs(ix.term_max[term]));
+    }
+    for (auto& qt : plan.terms) {
+        qt.upper_bound = static_cast<double>(qt.multiplicity) * std::max(ix.term_max[qt.term], 0.0);
+    }
+    const double n = static_cast<double>(plan.positions.size());
+    plan.slack = (4.0 * n + 8.0) * DBL_EPSILON * abs_sum;
+    return plan;
+}
+
+Strategy parse_strategy(const std::string& name) {
+    if (name == "auto") return Strategy::Auto;
+    if (name == "exhaustive") return Strategy::Exhaustive;
+    if (name == "maxscore") return Strategy::MaxScore;
+    throw std::invalid_argument("unknown top-k strategy '" + name + "'; use 'auto', 'exhaustive' or 'maxscore'");
+}
+
+}  // namespace retrieval
