@@ -1,9 +1,10 @@
 """Token-aware, sentence-aligned chunking in the embedder's tokens.
 
-Each document's text is tokenized once (in batches of documents); a sentence's token count is
-the number of tokens starting inside its span, found by bisecting the token start offsets.
-Because sentence boundaries are whitespace, and whitespace is a boundary for the embedder's
-pre-tokenizer, that count equals what tokenizing the sentence alone would give.
+Documents are split into sentences first and every sentence is counted in one batched call per
+group of documents, without offset tracking (half the tokenizer's work). Because sentence
+boundaries are whitespace, and whitespace is a boundary for the embedder's pre-tokenizer, a
+sentence counted alone has exactly the tokens it has in place. Only a sentence longer than the
+budget is tokenized again, with offsets, to be cut at token boundaries.
 
 Packing is greedy over sentences. Budget, per chunk (``n_tokens`` excludes the special tokens):
 
@@ -17,7 +18,6 @@ title longer than half the budget is shortened (in ``chunk.title`` too) so text 
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from typing import Any, Iterable, Iterator
 
 from ..config import ChunkerConfig
@@ -57,46 +57,45 @@ class Chunker:
             yield from self._chunk_batch(batch)
 
     def _chunk_batch(self, docs: list[Document]) -> Iterator[Chunk]:
-        texts = [d.text for d in docs]
-        if self.config.include_title:
-            # One encode_batch call for texts and titles keeps both cores busy once.
-            encodings = self.counter.encode_many(texts + [d.title for d in docs])
-            title_counts = [len(e) for e in encodings[len(docs) :]]
-        else:
-            encodings = self.counter.encode_many(texts)
-            title_counts = [0] * len(docs)
-        for doc, enc, n_title in zip(docs, encodings, title_counts):
-            yield from self._chunk_doc(doc, enc, n_title)
+        spans = [split_sentences(d.text) for d in docs]
+        sentences = [d.text[a:b] for d, doc_spans in zip(docs, spans) for a, b in doc_spans]
+        titles = [d.title for d in docs] if self.config.include_title else []
+        # One batched call for every sentence and title keeps both cores busy once.
+        counts = self.counter.count_many(sentences + titles)
+        title_counts = counts[len(sentences) :] if titles else [0] * len(docs)
+        at = 0
+        for doc, doc_spans, n_title in zip(docs, spans, title_counts):
+            sizes = counts[at : at + len(doc_spans)]
+            at += len(doc_spans)
+            yield from self._chunk_doc(doc, doc_spans, sizes, n_title)
 
-    def _chunk_doc(self, doc: Document, enc: Any, n_title: int) -> Iterator[Chunk]:
+    def _chunk_doc(self, doc: Document, spans: list[tuple[int, int]], sizes: list[int], n_title: int) -> Iterator[Chunk]:
         text, title = doc.text, doc.title
         if n_title > self.budget // 2:
             title, n_title = self._shorten_title(title)
         make = _ChunkFactory(doc, title, n_title)
-        if not text.strip():
+        if not spans:
             if title.strip():
                 yield make(0, 0, 0)
             return
         room = self.budget - n_title  # >= budget/2 >= 3 tokens for text
-        if len(enc) <= room:  # fast path: the whole text is one chunk
-            start = len(text) - len(text.lstrip())
-            end = len(text.rstrip())
-            yield make(start, end, len(enc))
+        if sum(sizes) <= room:  # fast path: the whole text is one chunk
+            yield make(spans[0][0], spans[-1][1], sum(sizes))
             return
-        units = self._units(text, enc, room)
+        units = self._units(text, spans, sizes, room)
         for a, b in _pack(units, room, self.config.overlap_sentences):
             yield make(units[a][0], units[b - 1][1], sum(u[2] for u in units[a:b]))
 
-    def _units(self, text: str, enc: Any, room: int) -> list[_Unit]:
+    def _units(self, text: str, spans: list[tuple[int, int]], sizes: list[int], room: int) -> list[_Unit]:
         """Sentences with their token counts; sentences over ``room`` cut into pieces."""
-        starts = [s for s, _ in enc.offsets]
         units: list[_Unit] = []
-        for s, e in split_sentences(text):
-            t0, t1 = bisect_left(starts, s), bisect_left(starts, e)
-            if t1 - t0 <= room:
-                units.append((s, e, t1 - t0))
-            else:
-                units.extend(self._pieces(text, s, e, t0, t1, starts, enc.word_ids, room))
+        for (s, e), n in zip(spans, sizes):
+            if n <= room:
+                units.append((s, e, n))
+                continue
+            enc = self.counter.encode_many([text[s:e]])[0]  # rare: offsets only where needed
+            starts = [s + start for start, _ in enc.offsets]
+            units.extend(self._pieces(text, s, e, 0, len(starts), starts, enc.word_ids, room))
         return units
 
     def _pieces(

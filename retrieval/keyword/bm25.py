@@ -86,8 +86,11 @@ class BM25:
 
     def search_batch(self, queries: Sequence[str], k: int = 10, n_threads: int = 0):
         """(ids [nq,k] padded with -1, scores [nq,k] padded with -inf, counts [nq])."""
-        offsets = np.zeros(len(queries) + 1, dtype=np.uint64)
-        parts = [self.query_ids(q) for q in queries]
+        return self.search_terms_batch([self.query_ids(q) for q in queries], k, n_threads)
+
+    def search_terms_batch(self, parts: Sequence[np.ndarray], k: int = 10, n_threads: int = 0):
+        """``search_batch`` for queries already turned into term ids (``query_ids``)."""
+        offsets = np.zeros(len(parts) + 1, dtype=np.uint64)
         np.cumsum([len(p) for p in parts], out=offsets[1:])
         tokens = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
         return self.index.topk_batch(offsets, tokens.astype(np.uint32, copy=False), k, n_threads)

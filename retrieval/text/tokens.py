@@ -66,8 +66,16 @@ class TokenCounter:
         return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
-        """``count`` of each text, tokenized in one (parallel) batch."""
-        return [len(e.ids) for e in self.encode_many(texts)]
+        """``count`` of each text, tokenized in one (parallel) batch.
+
+        Uses the tokenizer's fast path that skips offset tracking: about half the CPU time.
+        """
+        if not isinstance(texts, list):
+            texts = list(texts)
+        if not texts:
+            return []
+        encode = getattr(self._tokenizer, "encode_batch_fast", self._tokenizer.encode_batch)
+        return [len(e.ids) for e in encode(texts, add_special_tokens=False)]
 
     def offsets_many(self, texts: Sequence[str]) -> list[list[int]]:
         """Per text, the character offset where each of its tokens starts (ascending)."""

@@ -154,3 +154,15 @@ def test_killed_build_leaves_no_bundle(tmp_path: Path):
     small = write_jsonl(tmp_path / "small.jsonl", SMALL_CORPUS)
     assert run("index", str(small), "--out", str(out), "--no-dense").returncode == 0
     assert not list(tmp_path.glob(".out.tmp-*"))
+
+
+def test_bad_bench_and_eval_options(bundle: Path, tmp_path: Path, small_corpus: Path):
+    assert_one_line_error(run("bench", "bm25", str(small_corpus), "--queries", str(tmp_path / "nq.jsonl")), "nq.jsonl")
+    assert_one_line_error(run("bench", "bm25", str(small_corpus), "--queries", str(small_corpus), "--limit", "0"), "positive integer")
+    assert_one_line_error(run("bench", "frobnicate"), "invalid choice")
+    queries = write_jsonl(tmp_path / "q.jsonl", [{"_id": "q1", "text": "json"}])
+    qrels = tmp_path / "qrels.tsv"
+    qrels.write_text("query-id\tcorpus-id\tscore\nq1\tjson\t1\n")
+    assert_one_line_error(run("eval", str(bundle), "--queries", str(queries), "--qrels", str(qrels), "-k", "0"), "positive integer")
+    assert_one_line_error(run("eval", str(bundle), "--queries", str(queries), "--qrels", str(qrels), "--mode", "x"), "invalid choice")
+    assert_one_line_error(run("eval", str(bundle), "--queries", str(queries)), "--qrels")

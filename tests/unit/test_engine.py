@@ -101,3 +101,13 @@ def test_opening_a_corrupt_bundle_is_refused(engine: Engine):
     npy.write_bytes(bytes(data))
     with pytest.raises(BundleError, match="sha256"):
         Engine.open(engine.path)
+
+
+def test_search_batch_equals_one_at_a_time(engine: Engine):
+    queries = ["json module", "read a file", "zzz qqq", "regular expression matching", "python"]
+    for n_threads in (1, 2):
+        batch = engine.search_batch(queries, k=3, n_threads=n_threads)
+        assert [r.hits for r in batch] == [engine.search(q, k=3).hits for q in queries]
+    assert engine.search_batch([], k=3) == []
+    with pytest.raises(QueryError, match="k must be"):
+        engine.search_batch(["json"], k=0)
