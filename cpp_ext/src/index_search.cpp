@@ -13,21 +13,26 @@ namespace {
 
 Strategy choose(Strategy requested, const IndexView& ix, const QueryPlan& plan, std::size_t k) {
     if (requested != Strategy::Auto) return requested;
-    // MaxScore pays a per-candidate overhead that only pays off when there is a lot to skip:
-    // many postings per result slot. Measured (tests/native/bench_topk.py and a per-query sweep,
-    // best of 3, 2-core x86-64, GCC 12 -O3; mean us per query, exhaustive / maxscore):
-    //   synthetic Zipf, ~200 tokens/doc, 30k vocab, 10-term queries, k=10:
-    //     5k docs 75 / 40, 20k docs 298 / 108, 100k docs 1778 / 372
-    //   same, k=100:   5k docs 85 / 102, 20k docs 320 / 286, 100k docs 1794 / 837
-    //   SciFact (5,183 abstracts, 300 claims), k=10: 66 / 50 (no stopwords), 17 / 28 (stopwords)
-    //   SciFact k=100: 76 / 121 (no stopwords), 24 / 60 (stopwords)
-    // Over all 3,000 (query, k) pairs the rule below costs 468 ms in total against 455 ms for a
-    // per-query oracle, 495 ms for always-maxscore and 1,065 ms for always-exhaustive; thresholds
-    // from 300 k to 600 k were within 0.5% of each other.
-    std::uint64_t postings = 0;
-    for (const QueryTerm& qt : plan.terms) postings += ix.postings->df[qt.term];
-    // postings >= 400 * k, written so that a huge k cannot overflow.
-    return postings / 400 >= k ? Strategy::MaxScore : Strategy::Exhaustive;
+    // With its terms in the impact cache, exhaustive scoring costs ~0.6 ns a posting and beats
+    // MaxScore nearly always; MaxScore pays off only for long lists that must be decoded (the
+    // cache is full). Measured with tests/native/bench_scifact.py and a per-query sweep (min of
+    // 2-5 passes, 2-core x86-64, GCC 12 -O3; mean us per query, exhaustive / maxscore):
+    //   cached, k=10:   SciFact 8.1 / 50, synthetic Zipf (~200 tokens/doc, 10-term queries)
+    //                   5k docs 9-16 / 33-41, 100k docs 171-276 / 292-337, 300k 417-833 / 725-1125
+    //   cached, k=100:  SciFact 17 / 107, 100k docs 173-285 / 554-711, 300k 422-1046 / 1288-2134
+    //   uncached, k=10: SciFact 14 / 51, 100k docs 485-1129 / 341-467, 300k 1287-3186 / 992-1356
+    //   uncached, k=100: SciFact 24 / 106, 100k docs 493-1108 / 746-979, 300k 1422-2889 / 1740-2557
+    // Over 4,800 cached (query, k) pairs, always-exhaustive was within 1% of the best rule found.
+    // Uncached (2,600 pairs, cache_limit = 0): the rule below totals 0.94 s against 1.30 s for
+    // always-exhaustive, 1.11 s for always-maxscore and 0.79 s for a per-query oracle;
+    // thresholds from 3000 k to 6000 k were within 1% of each other.
+    // Looking a term up fills the cache when the budget allows (exhaustive would fill it anyway).
+    std::uint64_t uncached = 0;
+    for (const QueryTerm& qt : plan.terms) {
+        if (ix.cache->get(ix, qt.term) == nullptr) uncached += ix.postings->df[qt.term];
+    }
+    // uncached >= 4000 * k, written so that a huge k cannot overflow.
+    return uncached / 4000 >= k ? Strategy::MaxScore : Strategy::Exhaustive;
 }
 
 }  // namespace
@@ -36,7 +41,8 @@ std::size_t BM25Index::topk_with(ArrayView<std::uint32_t> query, std::size_t k, 
                                  std::int64_t* ids, double* scores) const {
     if (k == 0) throw std::invalid_argument("k must be >= 1");
     const IndexView ix = view();
-    const QueryPlan plan = plan_query(ix, query);
+    QueryPlan& plan = s.plan;
+    plan_query(ix, query, plan);
     if (plan.terms.empty()) return 0;
     if (choose(strategy, ix, plan, k) == Strategy::MaxScore) return topk_maxscore(ix, plan, k, s, ids, scores);
     return topk_exhaustive(ix, plan, k, s, ids, scores);

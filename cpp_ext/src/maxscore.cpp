@@ -27,12 +27,9 @@ namespace retrieval {
 
 namespace {
 
-template <Variant V>
 std::size_t maxscore(const IndexView& ix, const QueryPlan& plan, std::size_t k, Scratch& s,
                      std::int64_t* ids, double* scores) {
     const std::size_t nt = plan.terms.size();
-    const double k1p1 = ix.params.k1 + 1.0;
-    const double* norms = ix.norms.data;
     const double slack = plan.slack;
 
     // order[i]: unique-term index of the i-th smallest upper bound; cursors follow that order.
@@ -49,7 +46,7 @@ std::size_t maxscore(const IndexView& ix, const QueryPlan& plan, std::size_t k, 
     double running = 0.0;
     for (std::size_t i = 0; i < nt; ++i) {
         const QueryTerm& qt = plan.terms[order[i]];
-        cursors[i] = TermCursor(ix.postings, qt.term);
+        cursors[i].reset(ix, qt.term);
         running += qt.upper_bound;
         prefix[i] = running;
     }
@@ -70,7 +67,7 @@ std::size_t maxscore(const IndexView& ix, const QueryPlan& plan, std::size_t k, 
             return 0.0;
         }
         const QueryTerm& qt = plan.terms[u];
-        const double c = contribution<V>(qt.idf, k1p1, cursors[i].tf(), norms[d]);
+        const double c = cursors[i].impact();
         contrib[u] = c;
         present[u] = 1;
         return static_cast<double>(qt.multiplicity) * c;
@@ -125,8 +122,7 @@ std::size_t maxscore(const IndexView& ix, const QueryPlan& plan, std::size_t k, 
 
 std::size_t topk_maxscore(const IndexView& ix, const QueryPlan& plan, std::size_t k, Scratch& s,
                           std::int64_t* ids, double* scores) {
-    if (ix.params.variant == Variant::Okapi) return maxscore<Variant::Okapi>(ix, plan, k, s, ids, scores);
-    return maxscore<Variant::Lucene>(ix, plan, k, s, ids, scores);
+    return maxscore(ix, plan, k, s, ids, scores);
 }
 
 }  // namespace retrieval

@@ -9,6 +9,7 @@
 
 #include "retrieval/array_view.hpp"
 #include "retrieval/build.hpp"
+#include "retrieval/impact_cache.hpp"
 #include "retrieval/params.hpp"
 #include "retrieval/postings.hpp"
 #include "retrieval/query.hpp"
@@ -66,6 +67,11 @@ public:
     void scores(ArrayView<std::uint32_t> query, double* out) const;
     std::vector<std::int64_t> matching(ArrayView<std::uint32_t> query) const;
 
+    // Memory held by the impact cache (see impact_cache.hpp), and its budget in bytes.
+    std::size_t cache_bytes() const { return cache_->bytes(); }
+    std::size_t cache_limit() const { return cache_->limit(); }
+    void set_cache_limit(std::size_t bytes) { cache_->set_limit(bytes); }
+
 private:
     BM25Index() = default;
     // Derived tables; with reuse_stored the idf and block maxima already in arrays_ are kept.
@@ -82,6 +88,7 @@ private:
     double avgdl_ = 0.0;
     std::vector<double> norms_, term_max_;
     mutable ScratchPool scratch_;
+    std::unique_ptr<ImpactCache> cache_;  // filled by const queries; internally synchronized
 };
 
 }  // namespace retrieval

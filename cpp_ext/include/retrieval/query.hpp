@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "retrieval/array_view.hpp"
+#include "retrieval/impact_cache.hpp"
 #include "retrieval/params.hpp"
 #include "retrieval/postings.hpp"
 
@@ -14,6 +15,7 @@ namespace retrieval {
 // Read-only state shared by every query on one index.
 struct IndexView {
     const PostingsView* postings;
+    ImpactCache* cache;          // decoded impacts of queried terms (never null)
     ArrayView<double> idf;       // [vocab]
     ArrayView<double> norms;     // [n_docs]
     ArrayView<double> term_max;  // [vocab] max contribution of a term over its postings
@@ -37,6 +39,8 @@ struct QueryPlan {
 };
 
 QueryPlan plan_query(const IndexView& ix, ArrayView<std::uint32_t> query);
+// The same into `plan`, reusing its memory.
+void plan_query(const IndexView& ix, ArrayView<std::uint32_t> query, QueryPlan& plan);
 
 enum class Strategy { Auto, Exhaustive, MaxScore };
 Strategy parse_strategy(const std::string& name);  // throws std::invalid_argument

@@ -7,37 +7,46 @@
 #include <mutex>
 #include <vector>
 
+#include "retrieval/dense_topk.hpp"
 #include "retrieval/postings.hpp"
+#include "retrieval/query.hpp"
+#include "retrieval/term_cursor.hpp"
 #include "retrieval/topk_heap.hpp"
 
 namespace retrieval {
 
 struct Scratch {
     // Exhaustive: dense accumulator plus the list of touched docs, so resetting is O(touched).
+    // `touched` has room for every doc (+1: appends are branchless, see exhaustive.cpp); its
+    // first n_touched entries are valid.
     std::vector<double> acc;
     std::vector<std::uint8_t> seen;
     std::vector<std::uint32_t> touched;
+    std::size_t n_touched = 0;
     // MaxScore: one cursor per query term, with per-term contribution for the current doc.
     std::vector<TermCursor> cursors;
     std::vector<std::uint32_t> order;
     std::vector<double> prefix, contrib;
     std::vector<std::uint8_t> present;
     std::vector<Hit> heap;
+    QueryPlan plan;
+    DenseTopKScratch dense_topk;
 
     void ensure_dense(std::size_t n_docs) {
         if (acc.size() != n_docs) {
             acc.assign(n_docs, 0.0);
             seen.assign(n_docs, 0);
-            touched.clear();
+            touched.assign(n_docs + 1, 0);
+            n_touched = 0;
         }
     }
     // Restores acc/seen to all-zero after a query (also after an exception).
     void reset_dense() {
-        for (std::uint32_t d : touched) {
-            acc[d] = 0.0;
-            seen[d] = 0;
+        for (std::size_t i = 0; i < n_touched; ++i) {
+            acc[touched[i]] = 0.0;
+            seen[touched[i]] = 0;
         }
-        touched.clear();
+        n_touched = 0;
     }
 };
 
