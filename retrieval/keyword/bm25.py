@@ -19,6 +19,7 @@ from ..text import Analyzer
 from .vocabulary import Vocabulary
 
 PARAMS_FILE = "params.json"
+WORD_CACHE_MAX = 1_000_000
 VOCAB_FILE = "vocab.json"
 
 
@@ -63,6 +64,9 @@ class BM25:
         self.vocabulary = vocabulary
         self.index = index
         self.config = config
+        # Query word -> term id (-1: dropped or not in the corpus). One dict hit per word instead
+        # of stem-cache + vocabulary lookups: the vocabulary never changes under an open index.
+        self._word_ids: dict[str, int] = {}
 
     @classmethod
     def from_texts(
@@ -78,7 +82,22 @@ class BM25:
         return int(self.index.n_docs)
 
     def query_ids(self, query: str) -> np.ndarray:
-        return self.vocabulary.lookup(self.analyzer(query))
+        """Term ids of the query's known terms, in query order (duplicates kept)."""
+        cache = self._word_ids
+        words = self.analyzer.words(query)
+        try:
+            ids = list(map(cache.__getitem__, words))
+        except KeyError:
+            ids = [cache[w] if w in cache else self._word_id(w) for w in words]
+        return np.array([i for i in ids if i >= 0], dtype=np.uint32)
+
+    def _word_id(self, word: str) -> int:
+        term = self.analyzer.term(word)
+        found = self.vocabulary.id(term) if term else None
+        term_id = -1 if found is None else found
+        if len(self._word_ids) < WORD_CACHE_MAX:
+            self._word_ids[word] = term_id
+        return term_id
 
     def search(self, query: str, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (ids, scores), best first; only documents sharing a term with the query."""

@@ -34,6 +34,9 @@ class Vocabulary:
         # setdefault evaluates len(ids) before inserting, so a new term gets the next id.
         return [ids.setdefault(t, len(ids)) for t in terms]
 
+    def id(self, term: str) -> int | None:
+        return self._ids.get(term)
+
     def lookup(self, terms: Iterable[str]) -> np.ndarray:
         """Ids of the known terms, in query order; unknown terms score nothing and are dropped."""
         get = self._ids.get

@@ -79,6 +79,17 @@ class Analyzer:
         # Dropped words (stopwords, empty matches) map to "".
         return list(filter(None, terms))
 
+    def words(self, text: str) -> list[str]:
+        """The words of ``text`` before stopword removal and stemming (lowercased if configured)."""
+        return self._findall(text.lower() if self.config.lowercase else text)
+
+    def term(self, word: str) -> str:
+        """The term of one word from ``words`` ("" when it is dropped), cached."""
+        if self._identity:
+            return word
+        cached = self._cache.get(word)
+        return cached if cached is not None else self._miss(word)
+
     def analyze_many(self, texts: Iterable[str]) -> list[list[str]]:
         """Analyze each text; same as ``[self(t) for t in texts]``."""
         return [self(t) for t in texts]

@@ -73,7 +73,7 @@ def test_eval_json(bundle: Path, tmp_path: Path):
 
 def test_bench_bm25_json(scifact_dir: Path):
     proc = run("bench", "bm25", str(scifact_dir), "--queries", str(scifact_dir / "queries.jsonl"),
-               "--limit", "12", "--no-numba", "--json")
+               "--limit", "12", "--no-numba", "--repeats", "1", "--json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert set(result) >= {"ours_qps", "bm25s_qps", "rank_bm25_qps", "top10_agreement_rank_bm25", "queries"}
