@@ -69,6 +69,102 @@ class BM25Config:
             raise ConfigError(f"bm25.b must be in [0, 1], got {self.b}")
 
 
+EMBEDDING_VARIANTS = ("fp32", "int8")
+
+
+@dataclass(frozen=True)
+class EmbeddingConfig:
+    """The ONNX embedder. A bundle uses one variant throughout: int8 is opt-in, never mixed."""
+
+    variant: str = "fp32"
+    batch_size: int = 32  # 8-32 is the sweet spot on 2 cores (DESIGN.md)
+    max_batch_tokens: int = 8192  # padded tokens per batch
+    threads: int = 0  # onnxruntime intra-op threads; 0 = its default (all cores)
+
+    def __post_init__(self) -> None:
+        if self.variant not in EMBEDDING_VARIANTS:
+            raise ConfigError(f"embedding.variant must be one of {', '.join(EMBEDDING_VARIANTS)}, got {self.variant!r}")
+        if self.batch_size < 1 or self.max_batch_tokens < 1 or self.threads < 0:
+            raise ConfigError("embedding.batch_size and max_batch_tokens must be >= 1, threads >= 0")
+
+
+VECTOR_KINDS = ("auto", "flat", "hnsw", "ivf", "ivfpq", "sq8")
+
+
+@dataclass(frozen=True)
+class VectorConfig:
+    """The FAISS index. ``auto``: exact ``flat`` up to ``auto_flat_max`` vectors, ``hnsw`` above.
+
+    ``params`` are build parameters (M, ef_construction, nlist, m, nbits, ...) and default
+    search parameters (ef_search, nprobe); unset ones are derived from the vector count and
+    recorded in the manifest.
+    """
+
+    kind: str = "auto"
+    params: dict = field(default_factory=dict)
+    auto_flat_max: int = 50_000
+
+    def __post_init__(self) -> None:
+        if self.kind not in VECTOR_KINDS:
+            raise ConfigError(f"vector.kind must be one of {', '.join(VECTOR_KINDS)}, got {self.kind!r}")
+        if not isinstance(self.params, dict):
+            raise ConfigError("vector.params must be a table")
+
+
+FUSION_METHODS = ("rrf", "convex")
+FUSION_NORMALIZATIONS = ("minmax", "zscore")
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """Hybrid search: how the BM25 and dense rankings combine."""
+
+    method: str = "convex"
+    normalization: str = "minmax"  # convex only
+    dense_weight: float = 0.5  # convex: alpha; rrf: weight of the dense side
+    keyword_weight: float = 0.5  # rrf only (convex uses 1 - dense_weight)
+    rrf_k: int = 60
+    candidates: int = 100  # N: how deep each side is searched before fusing
+
+    def __post_init__(self) -> None:
+        if self.method not in FUSION_METHODS:
+            raise ConfigError(f"fusion.method must be one of {', '.join(FUSION_METHODS)}, got {self.method!r}")
+        if self.normalization not in FUSION_NORMALIZATIONS:
+            raise ConfigError(
+                f"fusion.normalization must be one of {', '.join(FUSION_NORMALIZATIONS)}, got {self.normalization!r}"
+            )
+        if not 0.0 <= self.dense_weight <= 1.0 or not 0.0 <= self.keyword_weight <= 1.0:
+            raise ConfigError("fusion weights must be in [0, 1]")
+        if self.rrf_k < 0:
+            raise ConfigError(f"fusion.rrf_k must be >= 0, got {self.rrf_k}")
+        if self.candidates < 1:
+            raise ConfigError(f"fusion.candidates must be >= 1, got {self.candidates}")
+
+
+@dataclass(frozen=True)
+class PrefilterConfig:
+    """Dense search restricted to the BM25 top-``candidates``.
+
+    Up to ``exact_max`` candidates are scored exactly from the stored vectors; more go through
+    FAISS with an id selector.
+    """
+
+    candidates: int = 1000
+    exact_max: int = 4096
+
+    def __post_init__(self) -> None:
+        if self.candidates < 1 or self.exact_max < 0:
+            raise ConfigError("prefilter.candidates must be >= 1 and prefilter.exact_max >= 0")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Query-time defaults, stored in the bundle and overridable per call."""
+
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    prefilter: PrefilterConfig = field(default_factory=PrefilterConfig)
+
+
 @dataclass(frozen=True)
 class IndexConfig:
     """Everything that decides what an index bundle contains."""
@@ -77,6 +173,9 @@ class IndexConfig:
     chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
     bm25: BM25Config = field(default_factory=BM25Config)
     dense: bool = False  # dense vectors arrive with the embedding component
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    vector: VectorConfig = field(default_factory=VectorConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> "IndexConfig":

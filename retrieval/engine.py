@@ -11,7 +11,7 @@ import asyncio
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -19,11 +19,11 @@ from . import bundle
 from .config import IndexConfig
 from .errors import CorpusError, QueryError
 from .keyword import BM25, BM25Builder
+from .search import Planner
 from .stores import ParquetChunkStore, ParquetChunkWriter
 from .text import Analyzer
 from .types import Document, Hit, SearchResult, StageTimings
 
-MODES = ("bm25", "dense", "hybrid", "prefilter")
 MAX_K = 10_000
 CHUNKS_FILE = "chunks.parquet"
 BM25_DIR = "bm25"
@@ -34,11 +34,20 @@ Corpus = str | Path | Iterable[Document]
 class Engine:
     """An opened index bundle. Thread-safe for concurrent searches."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any], store: ParquetChunkStore, bm25: BM25) -> None:
+    def __init__(self, path: Path, manifest: dict[str, Any], store: ParquetChunkStore, planner: Planner) -> None:
         self.path = path
         self.manifest = manifest
         self.store = store
-        self.bm25 = bm25
+        self.planner = planner
+
+    @property
+    def bm25(self) -> BM25:
+        return self.planner.keyword
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """The search modes this bundle supports (dense modes need a dense index)."""
+        return self.planner.modes
 
     # -- building -------------------------------------------------------------------------
 
@@ -60,14 +69,16 @@ class Engine:
         from .ingest.prefetch import prefetch
         from .text import TokenCounter
 
+        from . import dense_index
+
         config = config or IndexConfig()
-        if config.dense:
-            raise QueryError("dense indexing is not available yet in this version; use dense=False")
         started = time.perf_counter()
         stages: dict[str, float] = {}
         analyzer = Analyzer(config.analyzer)
         counter = TokenCounter()
         chunker = Chunker(config.chunker, counter)
+        embedder = dense_index.make_embedder(config.embedding) if config.dense else None
+        embed_texts: list[str] = []
         with bundle.writing(path, overwrite=overwrite) as tmp:
             writer = ParquetChunkWriter(tmp / CHUNKS_FILE)
             builder = BM25Builder(analyzer, config.bm25)
@@ -77,7 +88,11 @@ class Engine:
                 # Chunking (tokenizer-bound, GIL released) overlaps with analysis and writing.
                 for chunk in prefetch(chunker.chunk_many(_ticking(docs, bar))):
                     writer.add(chunk)
-                    builder.add(f"{chunk.title}\n{chunk.text}" if config.chunker.include_title else chunk.text)
+                    # Title and text joined by whitespace: the sequence the chunk budget counted.
+                    text = f"{chunk.title}\n{chunk.text}" if config.chunker.include_title else chunk.text
+                    builder.add(text)
+                    if embedder is not None:
+                        embed_texts.append(text)
             n_chunks = writer.close()
             stages["read_chunk_analyze_s"] = time.perf_counter() - t0
             if n_chunks == 0:
@@ -86,6 +101,14 @@ class Engine:
             bm25 = builder.build()
             bm25.save(tmp / BM25_DIR)
             stages["bm25_s"] = time.perf_counter() - t0
+            dense = None
+            if embedder is not None:
+                t0 = time.perf_counter()
+                vectors = dense_index.embed_all(embedder, _progress_iter(embed_texts, progress, "embedding"))
+                stages["embed_s"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                dense = dense_index.build_dense(tmp, vectors, embedder, config.vector)
+                stages["vector_index_s"] = time.perf_counter() - t0
             bundle.write_manifest(
                 tmp,
                 {
@@ -99,7 +122,7 @@ class Engine:
                         "terms": len(bm25.vocabulary),
                         "postings": int(bm25.index.total_postings),
                     },
-                    "dense": None,
+                    "dense": dense,
                     "source": _describe(corpus),
                     "build_seconds": round(time.perf_counter() - started, 3),
                     "build_stages_s": {k: round(v, 3) for k, v in stages.items()},
@@ -112,11 +135,19 @@ class Engine:
     @classmethod
     def open(cls, path: str | Path, *, verify: bool = True) -> "Engine":
         """Open a bundle; ``verify`` checks every file's sha256 against the manifest."""
+        from .config import IndexConfig
+
         root = Path(path)
         manifest = bundle.read_manifest(root, verify=verify)
+        config = IndexConfig.from_dict(manifest.get("config", {}))
         store = ParquetChunkStore(root / CHUNKS_FILE)
         bm25 = BM25.load(root / BM25_DIR)
-        return cls(root, manifest, store, bm25)
+        dense = None
+        if manifest.get("dense"):
+            from . import dense_index
+
+            dense = dense_index.open_dense(root, manifest["dense"], config.embedding)
+        return cls(root, manifest, store, Planner(bm25, dense, config.search))
 
     @property
     def counts(self) -> dict[str, int]:
@@ -124,22 +155,21 @@ class Engine:
 
     # -- searching ------------------------------------------------------------------------
 
-    def retrieve(self, query: str, k: int = 10, mode: str = "bm25") -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-        """Chunk ids and scores, best first, without fetching text; plus stage timings (ms)."""
-        _check_query(query, k, mode)
-        stages: dict[str, float] = {}
-        t0 = time.perf_counter_ns()
-        terms = self.bm25.query_ids(query)
-        t1 = time.perf_counter_ns()
-        ids, scores = self.bm25.index.topk(terms, k)
-        t2 = time.perf_counter_ns()
-        stages["analyze"] = (t1 - t0) / 1e6
-        stages["bm25"] = (t2 - t1) / 1e6
-        return ids, scores, stages
+    def retrieve(
+        self, query: str, k: int = 10, mode: str = "bm25", params: Mapping[str, Any] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+        """Chunk ids and scores, best first, without fetching text; plus stage timings (ms).
 
-    def search(self, query: str, k: int = 10, mode: str = "bm25") -> SearchResult:
+        ``params`` override search settings for this call only: ``candidates``, the fusion
+        fields (``method``, ``normalization``, ``dense_weight``, ``keyword_weight``, ``rrf_k``),
+        ``exact_max``, and the vector index's own (``ef_search``, ``nprobe``, ``k_factor``).
+        """
+        _check_query(query, k)
+        return self.planner.retrieve(query, int(k), mode, params)
+
+    def search(self, query: str, k: int = 10, mode: str = "bm25", params: Mapping[str, Any] | None = None) -> SearchResult:
         """The ``k`` best chunks for ``query`` with their text, best first."""
-        ids, scores, stages = self.retrieve(query, k, mode)
+        ids, scores, stages = self.retrieve(query, k, mode, params)
         t0 = time.perf_counter_ns()
         chunks = self.store.get(ids)
         stages["fetch"] = (time.perf_counter_ns() - t0) / 1e6
@@ -152,10 +182,13 @@ class Engine:
     def search_batch(self, queries: Sequence[str], k: int = 10, mode: str = "bm25", n_threads: int = 0) -> list[SearchResult]:
         """``search`` for many queries at once, scored in parallel native threads (0 = all cores).
 
-        Stage timings are the batch's, divided evenly over its queries.
+        Stage timings are the batch's, divided evenly over its queries. Only ``bm25`` runs as one
+        native batch; the other modes run query by query.
         """
         for query in queries:
-            _check_query(query, k, mode)
+            _check_query(query, k)
+        if mode != "bm25":
+            return [self.search(q, k, mode) for q in queries]
         if not queries:
             return []
         t0 = time.perf_counter_ns()
@@ -177,16 +210,18 @@ class Engine:
             results.append(SearchResult(query=query, mode=mode, hits=hits, timings=stages))
         return results
 
-    async def asearch(self, query: str, k: int = 10, mode: str = "bm25") -> SearchResult:
+    async def asearch(self, query: str, k: int = 10, mode: str = "bm25", params: Mapping[str, Any] | None = None) -> SearchResult:
         """``search`` for asyncio apps: the CPU work runs in a worker thread, not on the loop."""
-        return await asyncio.to_thread(self.search, query, k, mode)
+        return await asyncio.to_thread(self.search, query, k, mode, params)
 
-    def search_documents(self, query: str, k: int = 10, mode: str = "bm25") -> tuple[list[tuple[str, float]], dict[str, float]]:
+    def search_documents(
+        self, query: str, k: int = 10, mode: str = "bm25", params: Mapping[str, Any] | None = None
+    ) -> tuple[list[tuple[str, float]], dict[str, float]]:
         """The ``k`` best documents, a document scoring as its best chunk."""
         n_chunks = len(self.store)
         want = min(max(k * 2, k + 10), n_chunks, MAX_K)
         while True:
-            ids, scores, stages = self.retrieve(query, want, mode)
+            ids, scores, stages = self.retrieve(query, want, mode, params)
             best: dict[str, float] = {}
             for doc_id, score in zip(self.store.doc_ids(ids), scores.tolist()):
                 if doc_id not in best:  # chunks come best first, so the first is the doc's best
@@ -197,15 +232,11 @@ class Engine:
             want = min(want * 4, n_chunks, MAX_K)
 
 
-def _check_query(query: str, k: int, mode: str) -> None:
+def _check_query(query: str, k: int) -> None:
     if not isinstance(query, str):
         raise QueryError(f"query must be a string, got {type(query).__name__}")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_K:
         raise QueryError(f"k must be an integer between 1 and {MAX_K}, got {k!r}")
-    if mode not in MODES:
-        raise QueryError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    if mode != "bm25":
-        raise QueryError(f"mode {mode!r} needs a dense index, and this bundle has none (built with --no-dense)")
 
 
 class _UniqueDocuments:
@@ -267,6 +298,14 @@ def _progress(enabled: bool, total: int | None):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="doc", desc="indexing", leave=False)
+
+
+def _progress_iter(items: list[str], enabled: bool, desc: str) -> Iterable[str]:
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, unit="chunk", desc=desc, leave=False)
 
 
 def _ticking(docs: Iterable[Document], bar) -> Iterator[Document]:

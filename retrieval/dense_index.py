@@ -1,0 +1,103 @@
+"""The dense half of a bundle: chunk embeddings, their FAISS index, and the embedder's identity.
+
+Files: ``vectors.faiss`` (the index, CPU form) and ``vectors.npy`` (the float32 embeddings,
+row == chunk id, memory-mapped at query time for exact scoring of prefilter candidates).
+Opening refuses a bundle whose embedder (model, weights, variant) differs from the one this
+machine would use for queries: mixing them would silently return garbage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from .config import EmbeddingConfig, VectorConfig
+from .errors import BundleError
+from .search import DenseSide
+
+INDEX_FILE = "vectors.faiss"
+VECTORS_FILE = "vectors.npy"
+# Chunks embedded per call: long enough for length-sorted batching to pay off, short enough to
+# keep memory flat.
+WINDOW = 4096
+# Fields of the embedder's description that must match between the bundle and the query side.
+IDENTITY = ("model_id", "weights_sha256", "variant", "dim")
+
+
+def make_embedder(config: EmbeddingConfig) -> Any:
+    from .embedding import Embedder
+
+    return Embedder(
+        variant=config.variant,
+        intra_op_threads=config.threads or None,
+        max_batch=config.batch_size,
+        max_batch_tokens=config.max_batch_tokens,
+    )
+
+
+def embed_all(embedder: Any, texts: Iterable[str]) -> np.ndarray:
+    """Embeddings of ``texts`` in order, computed a window at a time."""
+    parts = [embedder.embed(window) for window in _windows(texts, WINDOW)]
+    if not parts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+
+
+def build_dense(directory: Path, vectors: np.ndarray, embedder: Any, config: VectorConfig) -> dict[str, Any]:
+    """Write the index and the vectors; return the manifest's ``dense`` section."""
+    from .vector import create_index
+
+    n = len(vectors)
+    kind = config.kind
+    if kind == "auto":
+        kind = "flat" if n <= config.auto_flat_max else "hnsw"
+    index = create_index(kind, vectors.shape[1], n, metric="ip", **config.params)
+    index.build(vectors, ids=np.arange(n, dtype=np.int64))
+    index.save(directory / INDEX_FILE)
+    np.save(directory / VECTORS_FILE, vectors, allow_pickle=False)
+    return {
+        "embedder": embedder.describe(),
+        "vector_index": index.describe(),
+        "kind": kind,
+        "kind_requested": config.kind,
+        "count": n,
+        "dim": int(vectors.shape[1]),
+        "metric": "ip",
+    }
+
+
+def open_dense(directory: Path, section: dict[str, Any], config: EmbeddingConfig) -> DenseSide:
+    from .vector import load_index
+
+    embedder = make_embedder(config)
+    _check_same_embedder(section.get("embedder", {}), embedder.describe(), directory)
+    index = load_index(directory / INDEX_FILE)
+    try:
+        vectors = np.load(directory / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"cannot read {directory / VECTORS_FILE}: {exc}") from None
+    if vectors.ndim != 2 or vectors.shape != (section.get("count"), section.get("dim")) or vectors.dtype != np.float32:
+        raise BundleError(f"{directory / VECTORS_FILE} does not match the manifest (shape {vectors.shape}, {vectors.dtype})")
+    if index.ntotal != vectors.shape[0]:
+        raise BundleError(f"{directory / INDEX_FILE} holds {index.ntotal} vectors, the bundle {vectors.shape[0]}")
+    return DenseSide(embedder=embedder, index=index, vectors=vectors)
+
+
+def _check_same_embedder(built: dict[str, Any], here: dict[str, Any], directory: Path) -> None:
+    different = [key for key in IDENTITY if built.get(key) != here.get(key)]
+    if different:
+        detail = ", ".join(f"{key}: bundle {built.get(key)!r} vs here {here.get(key)!r}" for key in different)
+        raise BundleError(f"{directory} was built with a different embedder ({detail}); rebuild it")
+
+
+def _windows(texts: Iterable[str], size: int) -> Iterator[list[str]]:
+    window: list[str] = []
+    for text in texts:
+        window.append(text)
+        if len(window) == size:
+            yield window
+            window = []
+    if window:
+        yield window

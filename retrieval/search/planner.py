@@ -1,0 +1,130 @@
+"""The query planner: one query, one mode, the stages it needs, timed.
+
+    bm25       analyze → BM25 top-k
+    dense      embed → vector index top-k
+    hybrid     BM25 top-N and vector top-N → fusion → top-k
+    prefilter  BM25 top-N candidates → dense search restricted to them → top-k
+
+Per-call parameters: the planner's own (``candidates``, the fusion fields, ``exact_max``) and the
+vector index's (``ef_search``, ``nprobe``, ``k_factor``), which it validates itself. Nothing here
+mutates shared state, so concurrent queries with different parameters do not interfere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Protocol
+
+import numpy as np
+
+from ..config import FusionConfig, PrefilterConfig, SearchConfig
+from ..errors import ConfigError, QueryError
+from .fusion import fuse
+from .prefilter import prefilter_search
+
+MODES = ("bm25", "dense", "hybrid", "prefilter")
+FUSION_PARAMS = frozenset(f.name for f in dataclasses.fields(FusionConfig))
+PREFILTER_PARAMS = frozenset({"exact_max"})
+
+
+class QueryEmbedder(Protocol):
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class DenseSide:
+    """What dense modes need: the embedder, the vector index, and the stored vectors."""
+
+    embedder: QueryEmbedder
+    index: Any  # retrieval.vector.VectorIndex
+    vectors: np.ndarray  # [n_chunks, dim] float32, row == chunk id (memory-mapped)
+
+
+class Planner:
+    def __init__(self, keyword: Any, dense: DenseSide | None, config: SearchConfig = SearchConfig()) -> None:
+        self.keyword = keyword
+        self.dense = dense
+        self.config = config
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return MODES if self.dense is not None else ("bm25",)
+
+    def retrieve(
+        self, query: str, k: int, mode: str = "bm25", params: Mapping[str, Any] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+        """Chunk ids and scores, best first, and the milliseconds each stage took."""
+        if mode not in MODES:
+            raise QueryError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        if mode != "bm25" and self.dense is None:
+            raise QueryError(f"mode {mode!r} needs a dense index, and this bundle has none (built with --no-dense)")
+        fusion, prefilter, vector_params = self._split(params or {})
+        clock = _Clock()
+        if mode == "bm25":
+            ids, scores = self._keyword(query, k, clock)
+        elif mode == "dense":
+            ids, scores = self._dense(self._embed(query, clock), k, vector_params, clock)
+        elif mode == "hybrid":
+            n = max(k, fusion.candidates)
+            keyword = self._keyword(query, n, clock)
+            dense = self._dense(self._embed(query, clock), n, vector_params, clock)
+            ids, scores = fuse(keyword, dense, k, fusion)
+            clock.lap("fuse")
+        else:
+            candidates, _ = self._keyword(query, max(k, prefilter.candidates), clock)
+            vector = self._embed(query, clock)
+            assert self.dense is not None
+            ids, scores, _ = prefilter_search(
+                vector, candidates, k, self.dense.vectors, self.dense.index, prefilter, vector_params
+            )
+            clock.lap("dense")
+        return ids, np.asarray(scores, dtype=np.float64), clock.stages
+
+    def _keyword(self, query: str, n: int, clock: "_Clock") -> tuple[np.ndarray, np.ndarray]:
+        terms = self.keyword.query_ids(query)
+        clock.lap("analyze")
+        result = self.keyword.index.topk(terms, n)
+        clock.lap("bm25")
+        return result
+
+    def _embed(self, query: str, clock: "_Clock") -> np.ndarray:
+        assert self.dense is not None
+        vector = self.dense.embedder.embed_query(query)
+        clock.lap("embed")
+        return vector
+
+    def _dense(self, vector: np.ndarray, n: int, params: dict[str, Any], clock: "_Clock") -> tuple[np.ndarray, np.ndarray]:
+        assert self.dense is not None
+        scores, ids = self.dense.index.search(vector[None, :], n, params=params)
+        clock.lap("dense")
+        found = ids[0] >= 0
+        return ids[0][found], scores[0][found]
+
+    def _split(self, params: Mapping[str, Any]) -> tuple[FusionConfig, PrefilterConfig, dict[str, Any]]:
+        """Per-call overrides of the fusion and prefilter configs; the rest goes to the index."""
+        fusion = {k: v for k, v in params.items() if k in FUSION_PARAMS}
+        prefilter = {k: v for k, v in params.items() if k in PREFILTER_PARAMS}
+        if "candidates" in params:
+            prefilter["candidates"] = params["candidates"]
+        vector = {k: v for k, v in params.items() if k not in FUSION_PARAMS and k not in PREFILTER_PARAMS}
+        try:
+            return (
+                dataclasses.replace(self.config.fusion, **fusion),
+                dataclasses.replace(self.config.prefilter, **prefilter),
+                vector,
+            )
+        except (ConfigError, TypeError) as exc:
+            raise QueryError(f"invalid search parameter: {exc}") from None
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+        self._last = time.perf_counter_ns()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter_ns()
+        self.stages[stage] = self.stages.get(stage, 0.0) + (now - self._last) / 1e6
+        self._last = now
