@@ -23,7 +23,7 @@ VECTORS_FILE = "vectors.npy"
 # keep memory flat.
 WINDOW = 4096
 # Fields of the embedder's description that must match between the bundle and the query side.
-IDENTITY = ("model_id", "weights_sha256", "variant", "dim")
+IDENTITY = ("model_id", "weights_sha256", "tokenizer_sha256", "variant", "dim", "max_tokens")
 
 
 def make_embedder(config: EmbeddingConfig) -> Any:
@@ -71,7 +71,9 @@ def build_dense(directory: Path, vectors: np.ndarray, embedder: Any, config: Vec
 def open_dense(directory: Path, section: dict[str, Any], config: EmbeddingConfig) -> DenseSide:
     from .vector import load_index
 
-    embedder = make_embedder(config)
+    from .embedding import CachedEmbedder
+
+    embedder = CachedEmbedder(make_embedder(config))  # query embeddings are LRU-cached
     _check_same_embedder(section.get("embedder", {}), embedder.describe(), directory)
     index = load_index(directory / INDEX_FILE)
     try:
