@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="build an index bundle from a corpus")
     p.add_argument("corpus", help="BEIR dir, .jsonl, .parquet, or 'demo' (the Python stdlib docs)")
     p.add_argument("--out", required=True, help="bundle directory to create")
-    p.add_argument("--vector-index", choices=["flat", "hnsw", "ivf", "ivfpq"], help="dense index kind")
+    p.add_argument("--vector-index", choices=["flat", "hnsw", "ivf", "ivfpq", "sq8"],
+                   help="dense index kind (default: flat up to 50,000 chunks, hnsw above)")
     p.add_argument("--no-dense", action="store_true", help="build the keyword (BM25) index only")
     p.add_argument("--config", help="TOML file with [analyzer], [chunker], [bm25] tables")
     p.add_argument("--set", dest="overrides", action="append", type=_override, default=[],
@@ -75,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks against the libraries people use instead")
     bench_sub = bench.add_subparsers(dest="bench", required=True, parser_class=_Parser)
+    p = bench_sub.add_parser("embed", help="our ONNX embedder (fp32, int8) vs sentence-transformers")
+    p.add_argument("--texts", help="corpus to take texts from (default: the built-in demo corpus)")
+    p.add_argument("--limit", type=_positive_int, default=256, help="number of texts (default 256)")
+    p.add_argument("--threads", type=_positive_int, default=2)
+    p.add_argument("--batch-sizes", default="8,16,32,64", help="comma-separated batch sizes to sweep")
+    p.add_argument("--repeats", type=_positive_int, default=1)
+    p.add_argument("--json", action="store_true")
+
     p = bench_sub.add_parser("bm25", help="ours vs rank-bm25 vs bm25s, same tokens, one thread")
     p.add_argument("corpus")
     p.add_argument("--queries", required=True)
@@ -90,11 +99,13 @@ def cmd_index(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .errors import ConfigError
 
-    if args.vector_index and not args.no_dense:
-        raise ConfigError("dense vector indexes (--vector-index) are not available in this version; use --no-dense")
-    if not args.no_dense:
-        print("note: dense indexing is not available in this version; building the keyword index only", file=sys.stderr)
+    if args.vector_index and args.no_dense:
+        raise ConfigError("--vector-index needs a dense index; drop --no-dense")
     overrides = dict(args.overrides)
+    if args.no_dense:
+        overrides["dense"] = False
+    if args.vector_index:
+        overrides["vector.kind"] = args.vector_index
     config = IndexConfig.from_toml(args.config, overrides) if args.config else IndexConfig.from_dict({}, overrides)
     started = time.perf_counter()
     engine = Engine.build(args.corpus, args.out, config, overwrite=args.overwrite, progress=sys.stderr.isatty())
@@ -173,12 +184,41 @@ def cmd_bench_bm25(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_embed(args: argparse.Namespace) -> int:
+    from .bench import embed_peers
+    from .errors import ConfigError
+
+    try:
+        batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
+    except ValueError:
+        raise ConfigError(f"--batch-sizes must be comma-separated integers, got {args.batch_sizes!r}") from None
+    if args.texts:
+        texts = embed_peers.texts_from(args.texts, args.limit)
+    else:
+        from .ingest import demo_corpus
+
+        texts = [f"{d.title} {d.text}" for _, d in zip(range(args.limit), demo_corpus())]
+    progress = (lambda line: print(line, file=sys.stderr)) if sys.stderr.isatty() else None
+    result = embed_peers.run(texts, threads=args.threads, batch_sizes=batch_sizes, repeats=args.repeats, progress=progress)
+    if args.json:
+        _print_json(result)
+        return 0
+    print(f"embedding {len(texts)} texts, {args.threads} threads, each at its best batch size")
+    print(f"{'method':<24}{'texts/s':>10}{'vs ST':>8}")
+    st = result["st_per_s"]
+    for name, key in [("sentence-transformers", "st_per_s"), ("ONNX fp32 (ours)", "onnx_fp32_per_s"), ("ONNX int8 (ours)", "onnx_int8_per_s")]:
+        print(f"{name:<24}{result[key]:>10.1f}{result[key] / st:>7.2f}x")
+    print(f"cosine to sentence-transformers: fp32 min {result['cos_min_fp32']:.6f}, int8 min {result['cos_min_int8']:.4f}")
+    return 0
+
+
 COMMANDS = {"index": cmd_index, "search": cmd_search, "eval": cmd_eval}
+BENCHES = {"bm25": cmd_bench_bm25, "embed": cmd_bench_embed}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = cmd_bench_bm25 if args.command == "bench" else COMMANDS[args.command]
+    handler = BENCHES[args.bench] if args.command == "bench" else COMMANDS[args.command]
     from .errors import RetrievalError
 
     try:

@@ -172,7 +172,7 @@ class IndexConfig:
     analyzer: AnalyzerConfig = field(default_factory=AnalyzerConfig)
     chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
     bm25: BM25Config = field(default_factory=BM25Config)
-    dense: bool = False  # dense vectors arrive with the embedding component
+    dense: bool = True  # embeddings + vector index; False builds a keyword-only bundle
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     vector: VectorConfig = field(default_factory=VectorConfig)
     search: SearchConfig = field(default_factory=SearchConfig)

@@ -61,7 +61,7 @@ def test_okapi_matches_rank_bm25_on_all_scifact_queries(scifact_dir: Path, scifa
 def test_scifact_ndcg_at_10(scifact_dir: Path, tmp_path: Path, overrides, floor):
     from retrieval import IndexConfig
 
-    engine = Engine.build(scifact_dir, tmp_path / "bundle", IndexConfig.from_dict({}, overrides))
+    engine = Engine.build(scifact_dir, tmp_path / "bundle", IndexConfig.from_dict({"dense": False}, overrides))
     assert engine.counts["documents"] == 5183
     result = evaluate(
         engine,

@@ -8,9 +8,12 @@ from retrieval import Document, Engine, Hit, IndexConfig
 from retrieval.errors import BundleError, CorpusError, QueryError
 
 
+KEYWORD_ONLY = IndexConfig.from_dict({"dense": False})
+
+
 @pytest.fixture()
 def engine(small_corpus: Path, tmp_path: Path) -> Engine:
-    return Engine.build(small_corpus, tmp_path / "bundle")
+    return Engine.build(small_corpus, tmp_path / "bundle", KEYWORD_ONLY)
 
 
 def test_build_counts_and_search_returns_typed_hits(engine: Engine):
@@ -59,16 +62,16 @@ def test_bad_mode_and_unavailable_mode(engine: Engine):
 def test_duplicate_ids_and_empty_corpora_fail_without_leaving_a_bundle(tmp_path: Path):
     docs = [Document("a", "some text"), Document("a", "other text")]
     with pytest.raises(CorpusError, match="duplicate document id 'a'"):
-        Engine.build(docs, tmp_path / "dup")
+        Engine.build(docs, tmp_path / "dup", KEYWORD_ONLY)
     with pytest.raises(CorpusError, match="no documents with text"):
-        Engine.build([Document("x", "")], tmp_path / "empty")
+        Engine.build([Document("x", "")], tmp_path / "empty", KEYWORD_ONLY)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_existing_bundle_needs_overwrite(engine: Engine, small_corpus: Path):
     with pytest.raises(BundleError, match="already exists"):
-        Engine.build(small_corpus, engine.path)
-    Engine.build(small_corpus, engine.path, overwrite=True)
+        Engine.build(small_corpus, engine.path, KEYWORD_ONLY)
+    Engine.build(small_corpus, engine.path, KEYWORD_ONLY, overwrite=True)
 
 
 def test_document_ranking_is_the_best_chunk_per_document(tmp_path: Path):
@@ -78,7 +81,7 @@ def test_document_ranking_is_the_best_chunk_per_document(tmp_path: Path):
         Document(f"d{i}", ". ".join(" ".join(rng.choice(words, 12)).capitalize() for _ in range(int(rng.integers(1, 12)))) + ".")
         for i in range(80)
     ]
-    config = IndexConfig.from_dict({"chunker": {"max_tokens": 24}})
+    config = IndexConfig.from_dict({"chunker": {"max_tokens": 24}, "dense": False})
     engine = Engine.build(docs, tmp_path / "b", config)
     assert engine.counts["chunks"] > 2 * engine.counts["documents"]  # really multi-chunk
     doc_of_chunk = engine.store.all_doc_ids().to_pylist()
