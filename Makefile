@@ -9,10 +9,14 @@ NATIVE_SRC := $(shell find cpp_ext -type f) pyproject.toml
 
 .PHONY: demo test native clean
 
-demo: $(VENV)/.native
-	$(VENV)/bin/retrieval index demo --out indexes/demo --no-dense --overwrite
-	$(VENV)/bin/retrieval search indexes/demo "how do I read a file line by line" -k 5
-	$(VENV)/bin/retrieval search indexes/demo "parse command line arguments" -k 3
+demo: indexes/demo/manifest.json
+	$(VENV)/bin/retrieval search indexes/demo "how do I read a file line by line" -k 5 --mode hybrid
+	$(VENV)/bin/retrieval search indexes/demo "parse command line arguments" -k 3 --mode bm25
+	$(VENV)/bin/retrieval search indexes/demo "run code concurrently" -k 3 --mode dense
+
+# The demo bundle (the Python stdlib docs, keyword + dense), rebuilt only when the code changed.
+indexes/demo/manifest.json: $(VENV)/.native
+	$(VENV)/bin/retrieval index demo --out indexes/demo --overwrite
 
 test: $(VENV)/.native
 	$(PY) -m pytest -q
