@@ -21,23 +21,13 @@ from retrieval.vector import (
     available_kinds,
     create_index,
     exact_search,
-    get_num_threads,
     load_index,
     recall_at_k,
-    set_num_threads,
 )
+from tests.unit.vector_support import one_faiss_thread  # noqa: F401 (fixture)
 
 N, DIM, NQ, K = 5_000, 64, 100, 10
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_faiss_thread():
-    """Run FAISS single-threaded here: on a busy 2-core machine its OpenMP teams spin against
-    other processes (measured: an ivfpq build of 5,183 x 384 took 33 s with 2 threads, 2.8 s with 1)."""
-    before = get_num_threads()
-    set_num_threads(1)
-    yield
-    set_num_threads(before)
 
 # kind label -> (kind, build params, recall@10 threshold at default search params).
 # Measured value on this data beside each threshold (FAISS 1.15.1, 2-core CPU).

@@ -6,19 +6,10 @@ import numpy as np
 import pytest
 
 from retrieval.errors import QueryError
-from retrieval.vector import create_index, exact_search, get_num_threads, recall_at_k, set_num_threads
+from retrieval.vector import create_index, exact_search, recall_at_k
 
 from ..conftest import shared_data
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_faiss_thread():
-    """Run FAISS single-threaded here: on a busy 2-core machine its OpenMP teams spin against
-    other processes (measured: an ivfpq build of 5,183 x 384 took 33 s with 2 threads, 2.8 s with 1)."""
-    before = get_num_threads()
-    set_num_threads(1)
-    yield
-    set_num_threads(before)
+from tests.unit.vector_support import one_faiss_thread  # noqa: F401 (fixture)
 
 
 @pytest.mark.parametrize("metric", ["ip", "l2"])

@@ -10,13 +10,12 @@ from retrieval.vector import (
     _faiss,
     create_index,
     exact_search,
-    get_num_threads,
     gpu_available,
     load_index,
     recall_at_k,
-    set_num_threads,
 )
 from retrieval.vector import gpu as vector_gpu
+from tests.unit.vector_support import one_faiss_thread, unit_vectors  # noqa: F401 (fixture)
 
 HAS_GPU = gpu_available()
 needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="no CUDA GPU visible to FAISS (faiss-cpu build or no device)")
@@ -25,19 +24,8 @@ needs_cagra = pytest.mark.skipif(not vector_gpu.cagra_available(), reason="FAISS
 GPU_NAMES = ("Gpu", "StandardGpuResources", "index_cpu_to_gpu", "index_gpu_to_cpu", "get_num_gpus", "cuvs")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_faiss_thread():
-    """Run FAISS single-threaded here: on a busy 2-core machine its OpenMP teams spin against
-    other processes (measured: an ivfpq build of 5,183 x 384 took 33 s with 2 threads, 2.8 s with 1)."""
-    before = get_num_threads()
-    set_num_threads(1)
-    yield
-    set_num_threads(before)
-
-
 def _data(n: int, dim: int = 32, seed: int = 9) -> np.ndarray:
-    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    return unit_vectors(n, dim, seed)
 
 
 class _Recorder:

@@ -8,21 +8,11 @@ import pytest
 from retrieval.errors import ConfigError, QueryError
 from retrieval.vector import VectorIndex, create_index, get_num_threads, register, set_num_threads
 from retrieval.vector import defaults
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_faiss_thread():
-    """Run FAISS single-threaded here: on a busy 2-core machine its OpenMP teams spin against
-    other processes (measured: an ivfpq build of 5,183 x 384 took 33 s with 2 threads, 2.8 s with 1)."""
-    before = get_num_threads()
-    set_num_threads(1)
-    yield
-    set_num_threads(before)
+from tests.unit.vector_support import one_faiss_thread, unit_vectors  # noqa: F401 (fixture)
 
 
 def _data(n: int, dim: int = 32, seed: int = 3) -> np.ndarray:
-    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    return unit_vectors(n, dim, seed)
 
 
 @pytest.mark.parametrize(

@@ -7,25 +7,15 @@ import pytest
 
 from retrieval.errors import BundleError
 from retrieval.vector import base as vector_base
-from retrieval.vector import create_index, exact_search, get_num_threads, load_index, recall_at_k, set_num_threads
+from retrieval.vector import create_index, exact_search, load_index, recall_at_k
 from retrieval.vector.gpu import wrap_prefilled
 
 from ..conftest import shared_data
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_faiss_thread():
-    """Run FAISS single-threaded here: on a busy 2-core machine its OpenMP teams spin against
-    other processes (measured: an ivfpq build of 5,183 x 384 took 33 s with 2 threads, 2.8 s with 1)."""
-    before = get_num_threads()
-    set_num_threads(1)
-    yield
-    set_num_threads(before)
+from tests.unit.vector_support import one_faiss_thread, unit_vectors  # noqa: F401 (fixture)
 
 
 def _data(n: int, dim: int = 16, seed: int = 5) -> np.ndarray:
-    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    return unit_vectors(n, dim, seed)
 
 
 def test_load_errors_are_bundle_errors(tmp_path):
