@@ -65,11 +65,10 @@ class Engine:
 
         The bundle appears at ``path`` only when complete; a failure leaves ``path`` untouched.
         """
+        from . import dense_index
         from .ingest import Chunker
         from .ingest.prefetch import prefetch
         from .text import TokenCounter
-
-        from . import dense_index
 
         config = config or IndexConfig()
         started = time.perf_counter()
