@@ -84,6 +84,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=_positive_int, default=1)
     p.add_argument("--json", action="store_true")
 
+    p = bench_sub.add_parser("sweep", help="recall@10 vs speed for each vector index kind and parameter value")
+    p.add_argument("bundle", nargs="?", help="a bundle: sweep over its chunk vectors")
+    p.add_argument("--fvecs", help="base vectors (.fvecs) instead of a bundle")
+    p.add_argument("--queries", help=".fvecs queries (with --fvecs), or a queries .jsonl to embed (with a bundle)")
+    p.add_argument("--gt", help="ground truth .ivecs (default: exact search)")
+    p.add_argument("--config", help="sweep grid TOML (see benchmarks/configs/)")
+    p.add_argument("--repeats", type=_positive_int, default=3)
+    p.add_argument("--threads", type=_positive_int, default=1, help="FAISS threads (default 1)")
+    p.add_argument("--plot", help="write log-QPS vs recall (Pareto points marked) to this PNG")
+    p.add_argument("--baseline", help="an earlier --json result: fail if this run regressed")
+    p.add_argument("--max-regression", type=float, default=10.0, help="allowed drop in percent (default 10)")
+    p.add_argument("--results-dir", default="benchmarks/results", help="where the JSONL rows go")
+    p.add_argument("--json", action="store_true")
+
+    p = bench_sub.add_parser("quality", help="nDCG@10 / recall@100 / latency per mode and search setting")
+    p.add_argument("bundle")
+    p.add_argument("--queries", required=True)
+    p.add_argument("--qrels", required=True)
+    p.add_argument("--plot", help="write nDCG@10 vs p50 latency (Pareto points marked) to this PNG")
+    p.add_argument("--json", action="store_true")
+
     p = bench_sub.add_parser("bm25", help="ours vs rank-bm25 vs bm25s, same tokens, one thread")
     p.add_argument("corpus")
     p.add_argument("--queries", required=True)
@@ -212,8 +233,102 @@ def cmd_bench_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_quality(args: argparse.Namespace) -> int:
+    from .bench import quality_sweep
+    from .engine import Engine
+    from .ingest import read_qrels, read_queries
+
+    engine = Engine.open(args.bundle)
+    progress = (lambda line: print(line, file=sys.stderr)) if sys.stderr.isatty() else None
+    result = quality_sweep.run(engine, read_queries(args.queries), read_qrels(args.qrels), progress=progress)
+    if args.plot:
+        from .bench.plot import plot_quality
+
+        plot_quality(result, args.plot)
+    if args.json:
+        _print_json(result)
+        return 0
+    print(f"{'mode':<10}{'params':<52}{'nDCG@10':>9}{'R@100':>8}{'p50 ms':>8}{'p99 ms':>8}  pareto")
+    for row in result["rows"]:
+        params = ", ".join(f"{k}={v}" for k, v in row["params"].items()) or "-"
+        print(f"{row['mode']:<10}{params:<52}{row['ndcg@10']:>9.4f}{row['recall@100']:>8.3f}"
+              f"{row['p50_ms']:>8.2f}{row['p99_ms']:>8.2f}  {'*' if row['pareto'] else ''}")
+    return 0
+
+
+def cmd_bench_sweep(args: argparse.Namespace) -> int:
+    from .bench import sweep
+    from .errors import ConfigError
+
+    base, queries, gt, metric = _sweep_inputs(args)
+    config = sweep.load_config(args.config) if args.config else None
+    progress = (lambda line: print(line, file=sys.stderr)) if sys.stderr.isatty() else None
+    result = sweep.run(base, queries, gt=gt, metric=metric, config=config, repeats=args.repeats,
+                       threads=args.threads, progress=progress)
+    result["results_file"] = str(sweep.write_jsonl(result, args.results_dir))
+    if args.plot:
+        from .bench.plot import plot
+
+        plot(result, args.plot)
+    failures: list[str] = []
+    if args.baseline:
+        from .bench.regression import check
+
+        try:
+            baseline = json.loads(open(args.baseline, encoding="utf-8").read())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read baseline {args.baseline}: {exc}") from None
+        failures = check(result, baseline, args.max_regression)
+        result["regressions"] = failures
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"{'index':<8}{'params':<40}{'recall@10':>10}{'qps':>10}{'batch qps':>11}{'p50 ms':>8}{'p99 ms':>8}{'build s':>8}{'MB':>7}")
+        for row in result["rows"]:
+            params = ", ".join(f"{k}={v}" for k, v in row["params"].items()) or "-"
+            print(f"{row['index']:<8}{params:<40}{row['recall@10']:>10.4f}{row['qps']:>10.0f}{row['batch_qps']:>11.0f}"
+                  f"{row['p50_ms']:>8.3f}{row['p99_ms']:>8.3f}{row['build_s']:>8.2f}{row['memory_mb']:>7.1f}")
+        overhead = result.get("overhead", {})
+        if overhead.get("median_ratio_qps") is not None:
+            print(f"raw faiss vs ours, one query per call: median qps ratio {overhead['median_ratio_qps']:.2f}")
+    for message in failures:
+        print(f"regression: {message}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _sweep_inputs(args: argparse.Namespace):
+    """(base, queries, ground truth or None, metric) from --fvecs files or a bundle."""
+    import numpy as np
+
+    from .bench.vecs import read_fvecs, read_ivecs
+    from .errors import ConfigError
+
+    if bool(args.bundle) == bool(args.fvecs):
+        raise ConfigError("give either a bundle directory or --fvecs BASE.fvecs --queries Q.fvecs")
+    if args.fvecs:
+        if not args.queries:
+            raise ConfigError("--fvecs needs --queries Q.fvecs")
+        gt = read_ivecs(args.gt) if args.gt else None
+        return read_fvecs(args.fvecs), read_fvecs(args.queries), gt, "l2"
+    from .engine import Engine
+
+    engine = Engine.open(args.bundle, faiss_threads=None)
+    dense = engine.planner.dense
+    if dense is None:
+        raise ConfigError(f"{args.bundle} has no dense index to sweep (built with --no-dense)")
+    base = np.ascontiguousarray(dense.vectors, dtype=np.float32)
+    if args.queries:
+        from .ingest import read_queries
+
+        queries = dense.embedder.embed([text for _, text in read_queries(args.queries)])
+    else:  # a seeded sample of the chunks themselves
+        pick = np.random.default_rng(0).choice(len(base), size=min(200, len(base)), replace=False)
+        queries = base[pick]
+    return base, queries, (read_ivecs(args.gt) if args.gt else None), "ip"
+
+
 COMMANDS = {"index": cmd_index, "search": cmd_search, "eval": cmd_eval}
-BENCHES = {"bm25": cmd_bench_bm25, "embed": cmd_bench_embed}
+BENCHES = {"bm25": cmd_bench_bm25, "embed": cmd_bench_embed, "quality": cmd_bench_quality, "sweep": cmd_bench_sweep}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -166,3 +166,34 @@ def test_bad_bench_and_eval_options(bundle: Path, tmp_path: Path, small_corpus: 
     assert_one_line_error(run("eval", str(bundle), "--queries", str(queries), "--qrels", str(qrels), "-k", "0"), "positive integer")
     assert_one_line_error(run("eval", str(bundle), "--queries", str(queries), "--qrels", str(qrels), "--mode", "x"), "invalid choice")
     assert_one_line_error(run("eval", str(bundle), "--queries", str(queries)), "--qrels")
+
+
+def test_bench_sweep_json_and_regression_budget(tmp_path: Path):
+    import numpy as np
+
+    from retrieval.bench.vecs import write_vecs
+
+    rng = np.random.default_rng(5)
+    base = write_vecs(tmp_path / "base.fvecs", rng.standard_normal((1500, 16)).astype(np.float32))
+    queries = write_vecs(tmp_path / "q.fvecs", rng.standard_normal((20, 16)).astype(np.float32))
+    args = ["bench", "sweep", "--fvecs", str(base), "--queries", str(queries), "--config", "benchmarks/configs/quick.toml",
+            "--repeats", "1", "--results-dir", str(tmp_path / "results")]
+    root = Path(__file__).resolve().parents[2]
+    proc = run(*args, "--json", "--plot", str(tmp_path / "sweep.png"), cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    row_keys = {"index", "params", "recall@10", "qps", "p50_ms", "p99_ms", "build_s", "memory_mb"}
+    assert result["rows"] and all(row_keys <= set(r) for r in result["rows"])
+    assert result["faiss_direct"] and all(row_keys <= set(r) for r in result["faiss_direct"])
+    assert (tmp_path / "sweep.png").stat().st_size > 0
+    assert list((tmp_path / "results").glob("*.jsonl"))
+    # A baseline 10x faster than anything this run can do: every configuration must be named.
+    for row in result["rows"]:
+        row["qps"] *= 10
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(result))
+    proc = run(*args, "--baseline", str(baseline), cwd=root)
+    assert proc.returncode != 0
+    assert proc.stderr.count("regression:") == len(result["rows"])
+    assert_one_line_error(run("bench", "sweep", "--fvecs", str(tmp_path / "none.fvecs"), "--queries", str(queries)), "none.fvecs")
+    assert_one_line_error(run("bench", "sweep"), "either a bundle")

@@ -193,3 +193,12 @@ def test_register_rejects_a_second_class_for_a_kind():
 
     with pytest.raises(ValueError, match="already registered"):
         register(Impostor)
+
+
+def test_memoized_params_still_reject_values_equal_to_valid_ones():
+    index = create_index("hnsw", 8, 100).build(unit_vectors(100, 8, 1))
+    q = unit_vectors(1, 8, 2)
+    index.search(q, 3, {"ef_search": 1})  # valid, now memoized
+    for bad in ({"ef_search": True}, {"ef_search": 1.0}):  # == 1, but not integers
+        with pytest.raises(QueryError):
+            index.search(q, 3, bad)
