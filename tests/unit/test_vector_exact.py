@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from retrieval.bench.vecs import read_fvecs, read_ivecs
 from retrieval.errors import QueryError
 from retrieval.vector import create_index, exact_search, recall_at_k
 
@@ -62,12 +63,7 @@ def test_recall_hand_cases():
 def test_exact_search_matches_siftsmall_ground_truth():
     """L2 on real SIFT vectors: our reference reproduces the published top-100 ground truth."""
     root = shared_data("siftsmall")
-
-    def read(name: str, dtype: str) -> np.ndarray:
-        raw = np.fromfile(root / name, dtype=np.int32)
-        return raw.reshape(-1, raw[0] + 1)[:, 1:].copy().view(dtype)
-
-    base, query = read("siftsmall_base.fvecs", "float32"), read("siftsmall_query.fvecs", "float32")
-    truth = read("siftsmall_groundtruth.ivecs", "int32").astype(np.int64)
+    base, query = read_fvecs(root / "siftsmall_base.fvecs"), read_fvecs(root / "siftsmall_query.fvecs")
+    truth = read_ivecs(root / "siftsmall_groundtruth.ivecs").astype(np.int64)
     _, ids = exact_search(base, None, query, 10, "l2")
     assert recall_at_k(ids, truth, 10) >= 0.999  # measured 1.000 (ties may reorder the tail)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from retrieval.bench.vecs import read_fvecs, read_ivecs
 from retrieval.errors import BundleError
 from retrieval.vector import base as vector_base
 from retrieval.vector import create_index, exact_search, load_index, recall_at_k
@@ -78,13 +79,8 @@ def test_hnsw_cagra_form_loads_as_hnsw(tmp_path):
 
 def test_l2_metric_on_siftsmall(tmp_path):
     root = shared_data("siftsmall")
-
-    def read(name: str, dtype: str) -> np.ndarray:
-        raw = np.fromfile(root / name, dtype=np.int32)
-        return raw.reshape(-1, raw[0] + 1)[:, 1:].copy().view(dtype)
-
-    base, query = read("siftsmall_base.fvecs", "float32"), read("siftsmall_query.fvecs", "float32")
-    truth = read("siftsmall_groundtruth.ivecs", "int32").astype(np.int64)
+    base, query = read_fvecs(root / "siftsmall_base.fvecs"), read_fvecs(root / "siftsmall_query.fvecs")
+    truth = read_ivecs(root / "siftsmall_groundtruth.ivecs").astype(np.int64)
     index = create_index("ivf", 128, metric="l2").build(base)  # nlist 256, nprobe 40
     index = load_index(index.save(tmp_path / "sift.faiss"))
     assert index.metric == "l2" and index.describe()["score"].startswith("negative squared L2")
