@@ -68,12 +68,12 @@ def build_dense(directory: Path, vectors: np.ndarray, embedder: Any, config: Vec
     }
 
 
-def open_dense(directory: Path, section: dict[str, Any], config: EmbeddingConfig) -> DenseSide:
+def open_dense(directory: Path, section: dict[str, Any], config: EmbeddingConfig, embedder: Any = None) -> DenseSide:
+    """The dense side of a bundle; ``embedder`` reuses one already loaded (right after a build)."""
+    from .embedding import CachedEmbedder
     from .vector import load_index
 
-    from .embedding import CachedEmbedder
-
-    embedder = CachedEmbedder(make_embedder(config))  # query embeddings are LRU-cached
+    embedder = CachedEmbedder(embedder or make_embedder(config))  # query embeddings are LRU-cached
     _check_same_embedder(section.get("embedder", {}), embedder.describe(), directory)
     index = load_index(directory / INDEX_FILE)
     try:

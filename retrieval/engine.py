@@ -127,7 +127,8 @@ class Engine:
                     "build_stages_s": {k: round(v, 3) for k, v in stages.items()},
                 },
             )
-        return cls.open(path, verify=False)
+        # Just written and hashed: skip re-verifying, and keep the embedder already loaded.
+        return cls._open(Path(path), verify=False, faiss_threads=1, embedder=embedder)
 
     # -- opening --------------------------------------------------------------------------
 
@@ -141,9 +142,12 @@ class Engine:
         over 10k vectors, 0.32 ms with 1 thread, 24 ms with 2 on a loaded 2-core machine);
         parallelism comes from concurrent calls instead. ``None`` leaves the setting alone.
         """
+        return cls._open(Path(path), verify=verify, faiss_threads=faiss_threads)
+
+    @classmethod
+    def _open(cls, root: Path, *, verify: bool, faiss_threads: int | None, embedder: Any = None) -> "Engine":
         from .config import IndexConfig
 
-        root = Path(path)
         manifest = bundle.read_manifest(root, verify=verify)
         config = IndexConfig.from_dict(manifest.get("config", {}))
         store = ParquetChunkStore(root / CHUNKS_FILE)
@@ -152,7 +156,7 @@ class Engine:
         if manifest.get("dense"):
             from . import dense_index
 
-            dense = dense_index.open_dense(root, manifest["dense"], config.embedding)
+            dense = dense_index.open_dense(root, manifest["dense"], config.embedding, embedder)
             if faiss_threads is not None:
                 from .vector import set_num_threads
 

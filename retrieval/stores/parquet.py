@@ -7,7 +7,7 @@ the rows a query needs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -91,8 +91,3 @@ class ParquetChunkStore:
 
     def all_doc_ids(self) -> pa.Array:
         return self._doc_ids
-
-    def iter_chunks(self, batch_rows: int = 4096) -> Iterable[Chunk]:
-        for batch in self._table.to_batches(batch_rows):
-            for row in batch.to_pylist():
-                yield Chunk(**row)
