@@ -14,7 +14,8 @@ Measurement (per build configuration and search value):
   median time reported.
 - ``qps`` and ``p50_ms``/``p95_ms``/``p99_ms``: one query per call. A warm-up pass over the first
   ``min(10, nq)`` queries is excluded; each of ``repeats`` passes times every query with
-  ``perf_counter_ns``. ``qps`` is the median over passes of ``nq / pass time``; the percentiles are
+  ``perf_counter_ns``; ours and raw FAISS take turns pass by pass, so background load falls on
+  both alike. ``qps`` is the median over passes of ``nq / pass time``; the percentiles are
   over each query's median latency across passes.
 - ``build_s``: wall time of ``build`` (training included). ``memory_mb``: size in MiB of the
   serialized index (``faiss.serialize_index``; ours includes the IndexIDMap2 id map).
@@ -235,36 +236,48 @@ def _ground_truth(xb, xq, gt, metric, k, say) -> np.ndarray:
     return truth[:, :k].astype(np.int64)
 
 
-def _time_search(search: Callable[[np.ndarray], np.ndarray], xq: np.ndarray, repeats: int) -> dict[str, Any]:
-    """Batch and one-at-a-time timings of ``search(queries) -> ids`` (see module docstring)."""
+def _time_pair(searches: list[Callable[[np.ndarray], np.ndarray]], xq: np.ndarray, repeats: int) -> list[dict[str, Any]]:
+    """Batch and one-at-a-time timings of each ``search(queries) -> ids`` (see module docstring).
+
+    The searches take turns pass by pass (ours, raw FAISS, ours, ...), so load from anything else
+    on the machine falls on both alike and their ratio stays meaningful.
+    """
     nq = len(xq)
-    ids = search(xq)  # warm-up, and the ids recall is computed from
-    batch_ns = []
+    ids = [search(xq) for search in searches]  # warm-up, and the ids recall is computed from
+    batch_ns = [[] for _ in searches]
     for _ in range(repeats):
-        t0 = time.perf_counter_ns()
-        search(xq)
-        batch_ns.append(time.perf_counter_ns() - t0)
+        for search, out in zip(searches, batch_ns):
+            t0 = time.perf_counter_ns()
+            search(xq)
+            out.append(time.perf_counter_ns() - t0)
     singles = [xq[i : i + 1] for i in range(nq)]
-    for q in singles[:WARMUP_QUERIES]:
-        search(q)
-    per_query = np.empty((repeats, nq), dtype=np.int64)
+    for search in searches:
+        for q in singles[:WARMUP_QUERIES]:
+            search(q)
+    per_query = [np.empty((repeats, nq), dtype=np.int64) for _ in searches]
     clock = time.perf_counter_ns
     for r in range(repeats):
-        row = per_query[r]
-        for i, q in enumerate(singles):
-            t0 = clock()
-            search(q)
-            row[i] = clock() - t0
-    pass_qps = [nq / (row.sum() / 1e9) for row in per_query]
-    lat_ms = np.median(per_query, axis=0) / 1e6
-    return {
-        "ids": ids,
-        "qps": round(float(statistics.median(pass_qps)), 2),
-        "batch_qps": round(float(nq / (statistics.median(batch_ns) / 1e9)), 2),
-        "p50_ms": round(float(np.percentile(lat_ms, 50)), 4),
-        "p95_ms": round(float(np.percentile(lat_ms, 95)), 4),
-        "p99_ms": round(float(np.percentile(lat_ms, 99)), 4),
-    }
+        for search, times in zip(searches, per_query):
+            row = times[r]
+            for i, q in enumerate(singles):
+                t0 = clock()
+                search(q)
+                row[i] = clock() - t0
+    results = []
+    for found, batch, times in zip(ids, batch_ns, per_query):
+        pass_qps = [nq / (row.sum() / 1e9) for row in times]
+        lat_ms = np.median(times, axis=0) / 1e6
+        results.append(
+            {
+                "ids": found,
+                "qps": round(float(statistics.median(pass_qps)), 2),
+                "batch_qps": round(float(nq / (statistics.median(batch) / 1e9)), 2),
+                "p50_ms": round(float(np.percentile(lat_ms, 50)), 4),
+                "p95_ms": round(float(np.percentile(lat_ms, 95)), 4),
+                "p99_ms": round(float(np.percentile(lat_ms, 99)), 4),
+            }
+        )
+    return results
 
 
 def _sweep_one(kind, build_given, search_grid, xb, xq, truth, metric, k, repeats, say):
@@ -290,9 +303,10 @@ def _sweep_one(kind, build_given, search_grid, xb, xq, truth, metric, k, repeats
             skipped.append({"index": kind, "params": params, "reason": f"{', '.join(too_big)} above its maximum for this build"})
             continue
         values = {**index.search_defaults(), **sp}
-        ours = _time_search(lambda q, _p=sp: index.search(q, k, params=_p)[1], xq, repeats)
         fparams = _direct_params(kind, derived, values, k)
-        theirs = _time_search(lambda q, _p=fparams: raw.search(q, k, params=_p)[1], xq, repeats)
+        ours, theirs = _time_pair(
+            [lambda q, _p=sp: index.search(q, k, params=_p)[1], lambda q, _p=fparams: raw.search(q, k, params=_p)[1]], xq, repeats
+        )
         for timing, build_s, mb, out in ((ours, ours_build, ours_mb, rows), (theirs, direct_build, direct_mb, direct_rows)):
             ids = timing.pop("ids")
             out.append(

@@ -239,3 +239,22 @@ def test_concurrent_searches_with_different_params_match_sequential(built, data)
         for got_s, got_i in reps:
             np.testing.assert_array_equal(got_i, exp_i)
             np.testing.assert_array_equal(got_s, exp_s)
+
+
+def test_one_query_calls_match_the_batch(built, data):
+    """One-query calls take the fast paths (shared SearchParameters, the trailing-miss check);
+    they must return exactly the rows of one batched call, for any input layout."""
+    label, index = built
+    name = DIRECTION.get(label, (None,))[0]
+    params = {name: DIRECTION[label][2]} if name else None
+    q = data["queries"][:20]
+    batch_s, batch_i = index.search(q, K, params)
+    for row in range(len(q)):
+        for single in (q[row : row + 1], q[row : row + 1].astype(np.float64), np.asfortranarray(q[row : row + 1])):
+            s, i = index.search(single, K, params)
+            np.testing.assert_array_equal(i[0], batch_i[row])
+            np.testing.assert_array_equal(s[0], batch_s[row])
+    # more results asked for than there are vectors: the misses are -1 / -inf on this path too
+    few = create_index("flat", DIM, 3).build(data["vectors"][:3])
+    s, i = few.search(q[:1], 5)
+    assert i[0].tolist()[3:] == [-1, -1] and np.isneginf(s[0, 3:]).all() and np.isfinite(s[0, :3]).all()
