@@ -1,4 +1,4 @@
-# Two commands: `make demo` (index the Python docs and search them) and `make test`.
+# Two commands: `make demo` (index the Python docs, search them, stream an answer) and `make test`.
 # Both set everything up on first run and are quick on the next one.
 
 PYTHON ?= python3
@@ -13,6 +13,7 @@ demo: indexes/demo/manifest.json
 	$(VENV)/bin/retrieval search indexes/demo "how do I read a file line by line" -k 5 --mode hybrid
 	$(VENV)/bin/retrieval search indexes/demo "parse command line arguments" -k 3 --mode bm25
 	$(VENV)/bin/retrieval search indexes/demo "run code concurrently" -k 3 --mode dense
+	$(VENV)/bin/retrieval ask indexes/demo "How do I read a file line by line in Python?" --show-sources
 
 # The demo bundle (the Python stdlib docs, keyword + dense), rebuilt only when the code changed.
 indexes/demo/manifest.json: $(VENV)/.native
@@ -32,8 +33,14 @@ $(VENV)/.tools:
 
 # The package with every extra the tests and benchmarks use (pyproject.toml lists them), and the
 # C++ core, rebuilt whenever a file under cpp_ext/ or pyproject.toml changes.
-$(VENV)/.native: $(VENV)/.tools $(NATIVE_SRC)
-	$(PIP) install -q --no-build-isolation -e ".[models,test,bench]"
+$(VENV)/.native: $(VENV)/.tools $(VENV)/.llama $(NATIVE_SRC)
+	$(PIP) install -q --no-build-isolation -e ".[models,generate,test,bench]"
+	touch $@
+
+# llama-cpp-python (pinned in pyproject's `generate` extra) ships only as source: it builds
+# llama.cpp (~5 min, once) in its own isolated build environment, with portable flags.
+$(VENV)/.llama: $(VENV)/.tools
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PIP) install -q "$$($(PY) -c 'import tomllib; print(next(d for d in tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["generate"] if d.startswith("llama-cpp-python")))')"
 	touch $@
 
 clean:

@@ -74,6 +74,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=_positive_int, default=100)
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("ask", help="answer a question from a bundle, streaming the generated answer")
+    p.add_argument("bundle")
+    p.add_argument("question")
+    p.add_argument("--budget-tokens", type=_positive_int, default=512,
+                   help="tokens the sources may take in the prompt (default 512, the generator's tokens)")
+    p.add_argument("--generator", choices=["llama-cpp", "openai"], default="llama-cpp")
+    p.add_argument("--model", help="llama-cpp: a GGUF file (default SmolLM2-135M-Instruct); openai: the model name")
+    p.add_argument("--base-url", default=os.environ.get("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1"),
+                   help="openai: the endpoint (default $OPENAI_BASE_URL or http://127.0.0.1:8000/v1); key from $OPENAI_API_KEY")
+    p.add_argument("--mode", choices=["bm25", "dense", "hybrid", "prefilter"],
+                   help="search mode (default hybrid for dense bundles, else bm25)")
+    p.add_argument("-k", type=_positive_int, default=8, help="chunks retrieved before limiting (default 8)")
+    p.add_argument("--max-tokens", type=_positive_int, default=256, help="answer tokens at most (default 256)")
+    p.add_argument("--no-compress", action="store_true", help="whole chunks in rank order instead of compressed sources")
+    p.add_argument("--show-sources", action="store_true", help="print the cited sources after the answer")
+    p.add_argument("--json", action="store_true")
+
     bench = sub.add_parser("bench", help="benchmarks against the libraries people use instead")
     bench_sub = bench.add_subparsers(dest="bench", required=True, parser_class=_Parser)
     p = bench_sub.add_parser("embed", help="our ONNX embedder (fp32, int8) vs sentence-transformers")
@@ -103,6 +120,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", required=True)
     p.add_argument("--qrels", required=True)
     p.add_argument("--plot", help="write nDCG@10 vs p50 latency (Pareto points marked) to this PNG")
+    p.add_argument("--json", action="store_true")
+
+    p = bench_sub.add_parser("compress", help="context compression on SQuAD: ratio, answer retention, latency vs two baselines")
+    p.add_argument("squad", help="a SQuAD v1.1 .json file")
+    p.add_argument("--budget-tokens", type=_positive_int, help="a fixed budget (default: each context's tokens / --ratio)")
+    p.add_argument("--ratio", type=float, default=4.0, help="compression target when no fixed budget is given (default 4)")
+    p.add_argument("--questions", type=_positive_int, default=300, help="number of questions (default 300)")
+    p.add_argument("--first-question", type=int, default=0, help="index of the first question used")
+    p.add_argument("-k", type=_positive_int, default=5, help="paragraphs retrieved per question (default 5)")
+    p.add_argument("--json", action="store_true")
+
+    p = bench_sub.add_parser("ask", help="time to first token with vs without context compression")
+    p.add_argument("bundle")
+    p.add_argument("--queries", required=True, help="questions (.jsonl)")
+    p.add_argument("--qrels", help="only questions judged here (e.g. SciFact's qrels/test.tsv)")
+    p.add_argument("--limit", type=_positive_int, default=20, help="number of questions (default 20)")
+    p.add_argument("--budget-tokens", type=_positive_int, default=512)
+    p.add_argument("-k", type=_positive_int, default=8)
+    p.add_argument("--model", help="a GGUF file (default SmolLM2-135M-Instruct)")
     p.add_argument("--json", action="store_true")
 
     p = bench_sub.add_parser("bm25", help="ours vs rank-bm25 vs bm25s, same tokens, one thread")
@@ -163,6 +199,62 @@ def cmd_search(args: argparse.Namespace) -> int:
     timings = ", ".join(f"{k} {v:.2f} ms" for k, v in result.timings.as_dict().items())
     print(f"({timings})", file=sys.stderr)
     return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .answer import Answerer
+    from .engine import Engine
+    from .generation import make_generator
+
+    engine = Engine.open(args.bundle)
+    generator = make_generator(args.generator, **_generator_options(args))
+    try:
+        answerer = Answerer(engine, generator, mode=args.mode, k=args.k, budget_tokens=args.budget_tokens,
+                            compress=not args.no_compress)
+        stream = answerer.stream(args.question)
+        answer = asyncio.run(_print_stream(stream, echo=not args.json))
+    finally:
+        generator.close()
+    metrics = stream.metrics.as_dict()
+    if args.json:
+        _print_json({"answer": answer, **metrics, "sources": [_source_json(s) for s in stream.sources]})
+        return 0
+    if args.show_sources:
+        for source in stream.sources:
+            print(f"[{source.number}] {source.doc_id} {source.title}")
+    ttft = "n/a" if metrics["ttft_ms"] is None else f"{metrics['ttft_ms']:.0f} ms"
+    print(f"(first token {ttft}, {metrics['tokens_per_s']:.1f} tokens/s, prompt {metrics['prompt_tokens']} tokens, "
+          f"context {metrics['context_tokens_before']} -> {metrics['context_tokens_after']} tokens)", file=sys.stderr)
+    return 0
+
+
+def _generator_options(args: argparse.Namespace) -> dict[str, Any]:
+    if args.generator == "openai":
+        options: dict[str, Any] = {"base_url": args.base_url, "api_key": os.environ.get("OPENAI_API_KEY")}
+        if args.model:
+            options["model"] = args.model
+    else:
+        options = {"model_path": args.model} if args.model else {}
+    return {**options, "max_tokens": args.max_tokens}
+
+
+async def _print_stream(stream: Any, echo: bool) -> str:
+    pieces = []
+    async with stream:
+        async for piece in stream:
+            pieces.append(piece)
+            if echo:
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+    if echo:
+        sys.stdout.write("\n")
+    return "".join(pieces)
+
+
+def _source_json(source: Any) -> dict[str, Any]:
+    return {"number": source.number, "chunk_id": source.chunk_id, "doc_id": source.doc_id, "title": source.title}
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -230,6 +322,47 @@ def cmd_bench_embed(args: argparse.Namespace) -> int:
     for name, key in [("sentence-transformers", "st_per_s"), ("ONNX fp32 (ours)", "onnx_fp32_per_s"), ("ONNX int8 (ours)", "onnx_int8_per_s")]:
         print(f"{name:<24}{result[key]:>10.1f}{result[key] / st:>7.2f}x")
     print(f"cosine to sentence-transformers: fp32 min {result['cos_min_fp32']:.6f}, int8 min {result['cos_min_int8']:.4f}")
+    return 0
+
+
+def cmd_bench_compress(args: argparse.Namespace) -> int:
+    from .bench.compress import run
+
+    say = None if args.json else (lambda msg: print(msg, file=sys.stderr))
+    result = run(args.squad, budget_tokens=args.budget_tokens, ratio=args.ratio, questions=args.questions,
+                 first_question=args.first_question, k=args.k, progress=say)
+    if args.json:
+        _print_json(result)
+        return 0
+    budget = f"{args.budget_tokens} tokens" if args.budget_tokens else f"each context's tokens / {args.ratio:g}"
+    print(f"{result['questions']} questions ({result['answerable']} with the answer in the retrieved context), budget {budget}")
+    print(f"{'method':<14}{'compression':>12}{'retention':>11}{'p50 ms':>9}")
+    for name, row in (("ours", result), *result["baselines"].items()):
+        print(f"{name:<14}{row['compression_ratio']:>11.2f}x{row['answer_retention']:>11.3f}{row['p50_ms']:>9.3f}")
+    return 0
+
+
+def cmd_bench_ask(args: argparse.Namespace) -> int:
+    from .bench.ask import judged_questions, run
+    from .engine import Engine
+    from .generation import make_generator
+
+    questions = judged_questions(args.queries, args.qrels, args.limit)
+    engine = Engine.open(args.bundle)
+    generator = make_generator("llama-cpp", **({"model_path": args.model} if args.model else {}))
+    try:
+        result = run(engine, generator, questions, budget_tokens=args.budget_tokens, k=args.k)
+    finally:
+        generator.close()
+    if args.json:
+        _print_json(result)
+        return 0
+    print(f"{result['questions']} questions, k={result['k']}, budget {result['budget_tokens']} tokens")
+    print(f"{'setting':<14}{'TTFT p50 ms':>12}{'prefill ms':>12}{'prompt tok':>12}{'context tok':>13}")
+    for name in ("compressed", "uncompressed"):
+        r = result[name]
+        print(f"{name:<14}{r['ttft_ms']:>12.1f}{r['prefill_ms']:>12.1f}{r['prompt_tokens']:>12.0f}{r['context_tokens_after']:>13.0f}")
+    print(f"TTFT ratio (compressed / uncompressed): {result['ttft_ratio']:.3f}")
     return 0
 
 
@@ -327,8 +460,8 @@ def _sweep_inputs(args: argparse.Namespace):
     return base, queries, (read_ivecs(args.gt) if args.gt else None), "ip"
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "eval": cmd_eval}
-BENCHES = {"bm25": cmd_bench_bm25, "embed": cmd_bench_embed, "quality": cmd_bench_quality, "sweep": cmd_bench_sweep}
+COMMANDS = {"index": cmd_index, "search": cmd_search, "eval": cmd_eval, "ask": cmd_ask}
+BENCHES = {"compress": cmd_bench_compress, "ask": cmd_bench_ask, "bm25": cmd_bench_bm25, "embed": cmd_bench_embed, "quality": cmd_bench_quality, "sweep": cmd_bench_sweep}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -66,6 +66,7 @@ class Engine:
         The bundle appears at ``path`` only when complete; a failure leaves ``path`` untouched.
         """
         from . import dense_index
+        from .context.sentence_index import SENTENCES_DIR, SentenceIndexBuilder
         from .ingest import Chunker
         from .ingest.prefetch import prefetch
         from .text import TokenCounter
@@ -78,6 +79,7 @@ class Engine:
         chunker = Chunker(config.chunker, counter)
         embedder = dense_index.make_embedder(config.embedding) if config.dense else None
         embed_texts: list[str] = []
+        sentences = SentenceIndexBuilder() if embedder is not None and config.sentences else None
         with bundle.writing(path, overwrite=overwrite) as tmp:
             writer = ParquetChunkWriter(tmp / CHUNKS_FILE)
             builder = BM25Builder(analyzer, config.bm25)
@@ -92,6 +94,8 @@ class Engine:
                     builder.add(text)
                     if embedder is not None:
                         embed_texts.append(text)
+                    if sentences is not None:
+                        sentences.add(chunk.text, chunk.title if config.chunker.include_title else "")
             n_chunks = writer.close()
             stages["read_chunk_analyze_s"] = time.perf_counter() - t0
             if n_chunks == 0:
@@ -108,6 +112,11 @@ class Engine:
                 t0 = time.perf_counter()
                 dense = dense_index.build_dense(tmp, vectors, embedder, config.vector)
                 stages["vector_index_s"] = time.perf_counter() - t0
+            sentences_section = None
+            if sentences is not None:
+                t0 = time.perf_counter()
+                sentences_section = sentences.write(tmp / SENTENCES_DIR, embedder)
+                stages["sentences_s"] = time.perf_counter() - t0
             bundle.write_manifest(
                 tmp,
                 {
@@ -122,6 +131,7 @@ class Engine:
                         "postings": int(bm25.index.total_postings),
                     },
                     "dense": dense,
+                    "sentences": sentences_section,
                     "source": _describe(corpus),
                     "build_seconds": round(time.perf_counter() - started, 3),
                     "build_stages_s": {k: round(v, 3) for k, v in stages.items()},
@@ -161,7 +171,14 @@ class Engine:
                 from .vector import set_num_threads
 
                 set_num_threads(faiss_threads)
-        return cls(root, manifest, store, Planner(bm25, dense, config.search))
+        engine = cls(root, manifest, store, Planner(bm25, dense, config.search))
+        # The context compressor's sentence index (dense bundles built with sentences), or None.
+        engine.sentences = None
+        if manifest.get("sentences"):
+            from .context.sentence_index import SentenceIndex
+
+            engine.sentences = SentenceIndex.open(root, manifest["sentences"], int(manifest["counts"]["chunks"]))
+        return engine
 
     @property
     def counts(self) -> dict[str, int]:

@@ -6,14 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from retrieval import Engine
+from retrieval import Engine, IndexConfig
 from retrieval.bench.quality import evaluate
 from retrieval.ingest import read_qrels, read_queries
 
 
 @pytest.fixture(scope="module")
 def scifact_dense(scifact_dir: Path, tmp_path_factory) -> Engine:
-    return Engine.build(scifact_dir, tmp_path_factory.mktemp("scifact-dense") / "bundle")
+    # Retrieval quality only: the sentence index (for the context compressor) would add minutes.
+    config = IndexConfig.from_dict({"sentences": False})
+    return Engine.build(scifact_dir, tmp_path_factory.mktemp("scifact-dense") / "bundle", config)
 
 
 # Floors sit just under the measured values (recorded beside each) so a real regression fails.
