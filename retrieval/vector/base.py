@@ -157,7 +157,12 @@ class VectorIndex(ABC):
             k = int(k)
         if k < 1:
             raise QueryError(f"k must be a positive integer, got {k!r}")
-        q = _as_vectors(queries, self.dim, QueryError, "queries")
+        q = queries
+        if not (
+            q.__class__ is np.ndarray and q.dtype is _FLOAT32 and q.ndim == 2 and q.shape[1] == self.dim
+            and q.flags.c_contiguous and math.isfinite((flat := q.ravel()).dot(flat))
+        ):
+            q = _as_vectors(queries, self.dim, QueryError, "queries")  # converts, or says what is wrong
         if selector_ids is None and self._gpu is None and len(q):
             # The hot path (one query per call is the common case): one memo lookup finds the
             # shared SearchParameters for these params and k (value types are part of the key:
@@ -167,10 +172,16 @@ class VectorIndex(ABC):
                 fparams = self._shared_fparams[(k, *params.items(), *map(type, params.values())) if params else k]
             except (KeyError, TypeError, AttributeError):
                 fparams = self._shared_search_parameters(params, k)
-            n, ptr = len(q), import_faiss().swig_ptr
+            n, ptr = len(q), _swig_ptr()
             distances, labels = np.empty((n, k), np.float32), np.empty((n, k), np.int64)
             index.search_c(n, ptr(q), k, ptr(distances), ptr(labels), fparams)
-            return self._finish(distances, labels, k)
+            if self.metric != "ip":
+                np.negative(distances, out=distances)
+            # FAISS sorts each row, so missing results (id -1) can only be trailing ones.
+            if n == 1 and labels.item(k - 1) >= 0:
+                return distances, labels
+            distances[labels < 0] = -np.inf
+            return distances, labels
         key, values = self._resolve_search_params(params)
         if selector_ids is not None:
             allowed = _as_ids(selector_ids, QueryError, "selector_ids")
@@ -379,6 +390,15 @@ def _as_vectors(x: Any, dim: int, error: type[Exception], what: str) -> np.ndarr
 
 
 _FLOAT32 = np.dtype(np.float32)
+_SWIG_PTR: Any = None
+
+
+def _swig_ptr() -> Any:
+    """``faiss.swig_ptr``, looked up once (it is called three times per search)."""
+    global _SWIG_PTR
+    if _SWIG_PTR is None:
+        _SWIG_PTR = import_faiss().swig_ptr
+    return _SWIG_PTR
 
 
 def _as_ids(ids: Any, error: type[Exception], what: str, n: int | None = None) -> np.ndarray:
