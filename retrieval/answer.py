@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, AsyncIterator
+from typing import Any
 
 from .config import ContextConfig
 from .context import CompressedContext, ContextCompressor, Source, limit_hits, render
@@ -100,16 +100,20 @@ class AnswerStream:
     def sources(self) -> tuple[Source, ...]:
         return self.prepared.context.sources
 
-    def __aiter__(self) -> AsyncIterator[str]:
-        return self._pieces()
+    def __aiter__(self) -> "AnswerStream":
+        return self
 
-    async def _pieces(self) -> AsyncIterator[str]:
+    async def __anext__(self) -> str:
+        # A plain iterator over the token stream (no generator of our own): nothing is left
+        # suspended for the garbage collector to close on another task later.
         try:
-            async for piece in self._tokens:
-                yield piece
-        finally:
-            await self._tokens.aclose()
+            return await self._tokens.__anext__()
+        except StopAsyncIteration:
             self._finish(self._tokens.stats)
+            raise
+        except BaseException:
+            await self.aclose()
+            raise
 
     async def aclose(self) -> None:
         await self._tokens.aclose()

@@ -39,6 +39,8 @@ class Engine:
         self.manifest = manifest
         self.store = store
         self.planner = planner
+        # The context compressor's sentence index (dense bundles built with sentences), or None.
+        self.sentences: Any = None
 
     @property
     def bm25(self) -> BM25:
@@ -172,8 +174,6 @@ class Engine:
 
                 set_num_threads(faiss_threads)
         engine = cls(root, manifest, store, Planner(bm25, dense, config.search))
-        # The context compressor's sentence index (dense bundles built with sentences), or None.
-        engine.sentences = None
         if manifest.get("sentences"):
             from .context.sentence_index import SentenceIndex
 

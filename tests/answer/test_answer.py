@@ -7,6 +7,7 @@ tests/generation/conftest.py for why one).
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 
 import pytest
@@ -137,14 +138,20 @@ def test_streamed_answer_equals_the_collected_one(engine, generator):
 def test_closing_the_stream_stops_generation(engine, generator):
     answerer = Answerer(engine, generator, budget_tokens=60)
 
+    errors = []
+
     async def first_only():
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: errors.append(context))
         stream = answerer.stream(QUERIES[5], max_tokens=200)
         async with stream:
             async for _ in stream:
                 break
+        gc.collect()  # nothing left suspended that a later task would have to close
+        await asyncio.sleep(0.05)
         return stream
 
     stream = asyncio.run(first_only())
+    assert errors == []
     assert stream.metrics.finish_reason == "cancelled"
     assert stream.metrics.completion_tokens < 10
 

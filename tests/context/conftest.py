@@ -64,7 +64,6 @@ def embedder_tokens() -> TokenCounter:
 @pytest.fixture(scope="session")
 def generator_tokens():
     """The generator's own tokenizer (SmolLM2 GGUF via llama.cpp), when that extra is installed."""
-    pytest.importorskip("llama_cpp", reason="the generator extra (llama-cpp-python) is not installed")
     from retrieval.generation.tokenizer import GeneratorTokenizer
 
     return GeneratorTokenizer()

@@ -96,7 +96,6 @@ def test_the_bundle_is_built_once_and_reused(squad_file: Path, cache_dir: Path, 
 
 
 def test_default_tokenizer_is_the_generators_when_installed():
-    pytest.importorskip("llama_cpp", reason="the generator extra (llama-cpp-python) is not installed")
     from retrieval.generation.tokenizer import GeneratorTokenizer
 
     assert isinstance(compress.default_tokenizer(), GeneratorTokenizer)
