@@ -223,7 +223,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return 0
     if args.show_sources:
         for source in stream.sources:
-            print(f"[{source.number}] {source.doc_id} {source.title}")
+            title = f"  {source.title}" if source.title and source.title != source.doc_id else ""
+            print(f"[{source.number}] {source.doc_id}{title}")
     ttft = "n/a" if metrics["ttft_ms"] is None else f"{metrics['ttft_ms']:.0f} ms"
     print(f"(first token {ttft}, {metrics['tokens_per_s']:.1f} tokens/s, prompt {metrics['prompt_tokens']} tokens, "
           f"context {metrics['context_tokens_before']} -> {metrics['context_tokens_after']} tokens)", file=sys.stderr)
