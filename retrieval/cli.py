@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-sources", action="store_true", help="print the cited sources after the answer")
     p.add_argument("--json", action="store_true")
 
+    from .service.main import add_serve_parser  # argparse only: grpc is imported when it runs
+
+    add_serve_parser(sub)
+
     bench = sub.add_parser("bench", help="benchmarks against the libraries people use instead")
     bench_sub = bench.add_subparsers(dest="bench", required=True, parser_class=_Parser)
     p = bench_sub.add_parser("embed", help="our ONNX embedder (fp32, int8) vs sentence-transformers")
@@ -140,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=_positive_int, default=8)
     p.add_argument("--model", help="a GGUF file (default SmolLM2-135M-Instruct)")
     p.add_argument("--json", action="store_true")
+
+    from .bench.load import add_load_parser  # argparse only: no grpc import until it runs
+
+    add_load_parser(bench_sub)
 
     p = bench_sub.add_parser("bm25", help="ours vs rank-bm25 vs bm25s, same tokens, one thread")
     p.add_argument("corpus")
@@ -461,8 +469,20 @@ def _sweep_inputs(args: argparse.Namespace):
     return base, queries, (read_ivecs(args.gt) if args.gt else None), "ip"
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "eval": cmd_eval, "ask": cmd_ask}
-BENCHES = {"compress": cmd_bench_compress, "ask": cmd_bench_ask, "bm25": cmd_bench_bm25, "embed": cmd_bench_embed, "quality": cmd_bench_quality, "sweep": cmd_bench_sweep}
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .service.main import cmd_serve as run_serve
+
+    return run_serve(args)
+
+
+COMMANDS = {"index": cmd_index, "search": cmd_search, "eval": cmd_eval, "ask": cmd_ask, "serve": cmd_serve}
+def cmd_bench_load(args: argparse.Namespace) -> int:
+    from .bench.load import cmd_bench_load as run_load
+
+    return run_load(args)
+
+
+BENCHES = {"load": cmd_bench_load, "compress": cmd_bench_compress, "ask": cmd_bench_ask, "bm25": cmd_bench_bm25, "embed": cmd_bench_embed, "quality": cmd_bench_quality, "sweep": cmd_bench_sweep}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

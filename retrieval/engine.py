@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -41,6 +43,8 @@ class Engine:
         self.planner = planner
         # The context compressor's sentence index (dense bundles built with sentences), or None.
         self.sentences: Any = None
+        # The manifest lists every file's sha256, so its digest names the bundle's contents.
+        self.version = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode("utf-8")).hexdigest()
 
     @property
     def bm25(self) -> BM25:
@@ -187,20 +191,34 @@ class Engine:
     # -- searching ------------------------------------------------------------------------
 
     def retrieve(
-        self, query: str, k: int = 10, mode: str = "bm25", params: Mapping[str, Any] | None = None
+        self,
+        query: str,
+        k: int = 10,
+        mode: str = "bm25",
+        params: Mapping[str, Any] | None = None,
+        query_vector: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
         """Chunk ids and scores, best first, without fetching text; plus stage timings (ms).
 
         ``params`` override search settings for this call only: ``candidates``, the fusion
         fields (``method``, ``normalization``, ``dense_weight``, ``keyword_weight``, ``rrf_k``),
         ``exact_max``, and the vector index's own (``ef_search``, ``nprobe``, ``k_factor``).
+        ``query_vector``: the query's embedding computed by the caller (see ``embed_queries``);
+        the dense modes use it instead of embedding ``query``, ``bm25`` ignores it.
         """
         _check_query(query, k)
-        return self.planner.retrieve(query, int(k), mode, params)
+        return self.planner.retrieve(query, int(k), mode, params, query_vector)
 
-    def search(self, query: str, k: int = 10, mode: str = "bm25", params: Mapping[str, Any] | None = None) -> SearchResult:
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        mode: str = "bm25",
+        params: Mapping[str, Any] | None = None,
+        query_vector: np.ndarray | None = None,
+    ) -> SearchResult:
         """The ``k`` best chunks for ``query`` with their text, best first."""
-        ids, scores, stages = self.retrieve(query, k, mode, params)
+        ids, scores, stages = self.retrieve(query, k, mode, params, query_vector)
         t0 = time.perf_counter_ns()
         chunks = self.store.get(ids)
         stages["fetch"] = (time.perf_counter_ns() - t0) / 1e6
@@ -241,9 +259,29 @@ class Engine:
             results.append(SearchResult(query=query, mode=mode, hits=hits, timings=stages))
         return results
 
-    async def asearch(self, query: str, k: int = 10, mode: str = "bm25", params: Mapping[str, Any] | None = None) -> SearchResult:
+    async def asearch(
+        self,
+        query: str,
+        k: int = 10,
+        mode: str = "bm25",
+        params: Mapping[str, Any] | None = None,
+        query_vector: np.ndarray | None = None,
+    ) -> SearchResult:
         """``search`` for asyncio apps: the CPU work runs in a worker thread, not on the loop."""
-        return await asyncio.to_thread(self.search, query, k, mode, params)
+        return await asyncio.to_thread(self.search, query, k, mode, params, query_vector)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """float32 [len(texts), dim] query embeddings in one model call (LRU-cached per text).
+
+        What a caller batching many queries computes before ``search(..., query_vector=row)``.
+        Raises ``QueryError`` for a keyword-only bundle (``"dense" not in engine.modes``).
+        """
+        dense = self.planner.dense
+        if dense is None:
+            raise QueryError("this bundle has no dense index (built with --no-dense): nothing to embed queries for")
+        embed_many = getattr(dense.embedder, "embed_queries", None)
+        vectors = embed_many(texts) if embed_many is not None else dense.embedder.embed(texts)
+        return np.array(vectors, dtype=np.float32).reshape(len(texts), -1)
 
     def search_documents(
         self, query: str, k: int = 10, mode: str = "bm25", params: Mapping[str, Any] | None = None

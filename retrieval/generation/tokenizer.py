@@ -9,6 +9,7 @@ threads at once.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 from dataclasses import dataclass
@@ -30,6 +31,9 @@ class _Vocab:
     eos_token: str
 
 
+_loaded: list[Any] = []  # every vocabulary-only Llama loaded, to free at exit
+
+
 @functools.lru_cache(maxsize=8)
 def _load_vocab(path: str, size: int, mtime_ns: int) -> _Vocab:
     llama_cpp = import_llama_cpp()
@@ -38,6 +42,7 @@ def _load_vocab(path: str, size: int, mtime_ns: int) -> _Vocab:
             llama = llama_cpp.Llama(path, vocab_only=True, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise ConfigError(f"cannot load the vocabulary of {path}: {exc}") from None
+    _loaded.append(llama)
     vocab = llama_cpp.llama_model_get_vocab(llama.model)
 
     def token_text(token: int) -> str:
@@ -46,6 +51,15 @@ def _load_vocab(path: str, size: int, mtime_ns: int) -> _Vocab:
         return str(llama_cpp.llama_vocab_get_text(vocab, token).decode("utf-8", errors="replace"))
 
     return _Vocab(llama, dict(llama.metadata), token_text(llama.token_bos()), token_text(llama.token_eos()))
+
+
+@atexit.register
+def _free_vocabularies() -> None:
+    # Free them while llama.cpp is still loaded: left to interpreter shutdown, Llama.__del__
+    # runs after the library's functions are gone and prints an ignored TypeError.
+    _load_vocab.cache_clear()
+    while _loaded:
+        _loaded.pop().close()
 
 
 @functools.lru_cache(maxsize=8)

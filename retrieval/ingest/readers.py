@@ -70,6 +70,29 @@ def read_queries(path: str | Path) -> list[tuple[str, str]]:
     return [(_doc_id(obj, file, n), _text(obj, file, n)) for n, obj in _jsonl_objects(file)]
 
 
+def read_query_texts(path: str | Path) -> list[str]:
+    """Query texts of a ``.jsonl`` file (its ``"text"`` fields) or a plain file (one per line).
+
+    For load tests and warm-up lists, where ids do not matter. Blank lines are skipped; plain
+    lines are stripped of surrounding whitespace.
+    """
+    file = _existing(Path(path), "queries")
+    if file.is_dir():
+        file = _existing(file / "queries.jsonl", "queries")
+    if file.suffix.lower() == ".jsonl":
+        return [_text(obj, file, n) for n, obj in _jsonl_objects(file)]
+    try:
+        with file.open("r", encoding="utf-8", errors="strict") as f:
+            lines = [line.strip() for line in f]
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{file}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise CorpusError(f"cannot read {file}: {exc.strerror or exc}") from None
+    if lines:
+        lines[0] = lines[0].lstrip("\ufeff")  # tolerate a byte-order mark
+    return [line for line in lines if line]
+
+
 def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
     """Relevance judgements ``{query id: {doc id: score}}`` from a BEIR qrels TSV.
 

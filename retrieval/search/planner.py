@@ -8,6 +8,9 @@
 Per-call parameters: the planner's own (``candidates``, the fusion fields, ``exact_max``) and the
 vector index's (``ef_search``, ``nprobe``, ``k_factor``), which it validates itself. Nothing here
 mutates shared state, so concurrent queries with different parameters do not interfere.
+
+A caller that embeds queries itself (the service batches many queries into one model call) passes
+``query_vector``; the dense modes then skip the embed stage.
 """
 
 from __future__ import annotations
@@ -53,28 +56,41 @@ class Planner:
         return MODES if self.dense is not None else ("bm25",)
 
     def retrieve(
-        self, query: str, k: int, mode: str = "bm25", params: Mapping[str, Any] | None = None
+        self,
+        query: str,
+        k: int,
+        mode: str = "bm25",
+        params: Mapping[str, Any] | None = None,
+        query_vector: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-        """Chunk ids and scores, best first, and the milliseconds each stage took."""
+        """Chunk ids and scores, best first, and the milliseconds each stage took.
+
+        ``query_vector``: the query's embedding ([dim] or [1, dim], float, finite), used by the
+        dense modes instead of embedding ``query`` (no "embed" stage then); ``bm25`` ignores it.
+        """
         if mode not in MODES:
             raise QueryError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         if mode != "bm25" and self.dense is None:
             raise QueryError(f"mode {mode!r} needs a dense index, and this bundle has none (built with --no-dense)")
+        given = None
+        if mode != "bm25" and query_vector is not None:
+            assert self.dense is not None  # checked just above
+            given = check_query_vector(query_vector, int(self.dense.vectors.shape[1]))
         fusion, prefilter, vector_params = self._split(params or {})
         clock = _Clock()
         if mode == "bm25":
             ids, scores = self._keyword(query, k, clock)
         elif mode == "dense":
-            ids, scores = self._dense(self._embed(query, clock), k, vector_params, clock)
+            ids, scores = self._dense(self._embed(query, clock, given), k, vector_params, clock)
         elif mode == "hybrid":
             n = max(k, fusion.candidates)
             keyword = self._keyword(query, n, clock)
-            dense = self._dense(self._embed(query, clock), n, vector_params, clock)
+            dense = self._dense(self._embed(query, clock, given), n, vector_params, clock)
             ids, scores = fuse(keyword, dense, k, fusion)
             clock.lap("fuse")
         else:
             candidates, _ = self._keyword(query, max(k, prefilter.candidates), clock)
-            vector = self._embed(query, clock)
+            vector = self._embed(query, clock, given)
             assert self.dense is not None
             ids, scores, _ = prefilter_search(
                 vector, candidates, k, self.dense.vectors, self.dense.index, prefilter, vector_params
@@ -89,7 +105,9 @@ class Planner:
         clock.lap("bm25")
         return result
 
-    def _embed(self, query: str, clock: "_Clock") -> np.ndarray:
+    def _embed(self, query: str, clock: "_Clock", given: np.ndarray | None = None) -> np.ndarray:
+        if given is not None:
+            return given
         assert self.dense is not None
         vector = self.dense.embedder.embed_query(query)
         clock.lap("embed")
@@ -117,6 +135,24 @@ class Planner:
             )
         except (ConfigError, TypeError) as exc:
             raise QueryError(f"invalid search parameter: {exc}") from None
+
+
+def check_query_vector(vector: Any, dim: int) -> np.ndarray:
+    """``vector`` as a contiguous float32 [dim] array, or ``QueryError`` saying what is wrong."""
+    try:
+        array = np.asarray(vector)
+    except (TypeError, ValueError) as exc:
+        raise QueryError(f"query_vector must be a float array of shape [{dim}]: {exc}") from None
+    if not np.issubdtype(array.dtype, np.floating):
+        raise QueryError(f"query_vector must hold floats, got dtype {array.dtype}")
+    if array.shape not in ((dim,), (1, dim)):
+        raise QueryError(f"query_vector must have shape [{dim}] or [1, {dim}], got {list(array.shape)}")
+    with np.errstate(over="ignore"):  # reported below as a QueryError, not a warning
+        array = np.ascontiguousarray(array.reshape(dim), dtype=np.float32)
+    # After the cast: a float64 beyond float32's range becomes inf, which FAISS would rank as garbage.
+    if not np.isfinite(array).all():
+        raise QueryError("query_vector holds NaN or infinite values")
+    return array
 
 
 class _Clock:

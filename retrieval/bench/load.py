@@ -1,0 +1,159 @@
+"""`retrieval bench load`: drive a running `retrieval serve` over gRPC and report throughput
+and latency (the generator itself is ``loadgen``).
+
+    retrieval bench load --target 127.0.0.1:50051 --concurrency 32 --duration 10 --json
+    retrieval bench load --target 127.0.0.1:50051 --rate 200 --duration 30 --queries q.jsonl
+
+``--json`` prints ``{"qps", "p50_ms", "p95_ms", "p99_ms", "errors", "requests", ...}``: qps counts
+successful requests per second, the percentiles are over successful requests, ``errors`` counts
+every other outcome (``errors_by_code`` splits them by gRPC status name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text}")
+    return value
+
+
+def _target(text: str) -> str:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return text
+
+
+def add_load_parser(bench_subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``load`` to ``retrieval bench``'s subcommands; returns its parser."""
+    p = bench_subparsers.add_parser("load", help="drive a running `retrieval serve` over gRPC: qps and latency")
+    p.add_argument("--target", required=True, type=_target, help="the server, HOST:PORT")
+    p.add_argument("--concurrency", type=_positive_int, default=8,
+                   help="closed loop: clients sending back to back; open loop: requests in flight at most (default 8)")
+    p.add_argument("--duration", type=_positive_float, default=10.0, help="measured seconds (default 10)")
+    p.add_argument("--rate", type=_positive_float,
+                   help="open loop at this many requests/s (latency from the intended send time); default: closed loop")
+    p.add_argument("--arrivals", choices=["poisson", "fixed"], default="poisson",
+                   help="open loop arrivals: Poisson (default) or a fixed interval")
+    p.add_argument("--seed", type=int, default=0, help="seed of the Poisson arrivals (default 0)")
+    p.add_argument("--queries", help="query texts: a .jsonl with \"text\" fields, or one query per line (default: a built-in list)")
+    p.add_argument("--mode", choices=["bm25", "dense", "hybrid", "prefilter"], help="search mode (default: the server's)")
+    p.add_argument("-k", type=_positive_int, default=10)
+    auth = p.add_mutually_exclusive_group()
+    auth.add_argument("--token", help="bearer token sent as 'authorization: Bearer TOKEN'")
+    auth.add_argument("--token-file", help="read the bearer token from this file")
+    p.add_argument("--tls-ca", help="PEM CA certificate(s): connect with TLS, verifying the server against them")
+    p.add_argument("--deadline-ms", type=_positive_float, default=10_000.0, help="per-request deadline (default 10000)")
+    p.add_argument("--warmup", type=_seconds, default=1.0, help="unrecorded seconds of the same load first (default 1)")
+    p.add_argument("--connect-timeout", type=_positive_float, default=5.0, help="seconds to wait for the server (default 5)")
+    p.add_argument("--json", action="store_true")
+    return p
+
+
+def cmd_bench_load(args: argparse.Namespace) -> int:
+    from .loadgen import DEFAULT_QUERIES, LoadSpec, run_load, summarize
+
+    queries: tuple[str, ...] = DEFAULT_QUERIES
+    if args.queries:
+        from ..ingest.readers import read_query_texts
+
+        queries = tuple(read_query_texts(args.queries))
+        if not queries:
+            raise ConfigError(f"{args.queries} holds no queries")
+    spec = LoadSpec(
+        target=args.target,
+        queries=queries,
+        concurrency=args.concurrency,
+        duration_s=args.duration,
+        rate=args.rate,
+        arrivals=args.arrivals,
+        mode=args.mode or "",
+        k=args.k,
+        deadline_s=args.deadline_ms / 1000.0,
+        token=_token(args),
+        tls_ca=_read_bytes(args.tls_ca, "--tls-ca") if args.tls_ca else None,
+        warmup_s=args.warmup,
+        seed=args.seed,
+        connect_timeout_s=args.connect_timeout,
+    )
+    report = summarize(asyncio.run(run_load(spec)), spec)
+    if args.json:
+        sys.stdout.write(json.dumps(report) + "\n")
+    else:
+        print(format_table(report))
+    return 0
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The human-readable form of a ``summarize`` report."""
+    if report["loop"] == "closed":
+        how = f"closed loop, {report['concurrency']} concurrent"
+    else:
+        how = f"open loop, {report['rate']:g} req/s ({report['arrivals']}), at most {report['concurrency']} in flight"
+    lines = [
+        f"{how}, {report['seconds']:.1f} s against {report['target']} (mode {report['mode'] or 'default'}, k {report['k']})",
+        f"{'requests':>9}{'ok':>9}{'errors':>8}{'qps':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}",
+        f"{report['requests']:>9}{report['ok']:>9}{report['errors']:>8}{report['qps']:>10.1f}"
+        f"{report['p50_ms']:>9.2f}{report['p95_ms']:>9.2f}{report['p99_ms']:>9.2f}",
+    ]
+    if report["errors_by_code"]:
+        lines.append("errors: " + ", ".join(f"{code} {n}" for code, n in report["errors_by_code"].items()))
+    if report["late_sends"]:
+        lines.append(f"{report['late_sends']} requests sent over 1 ms late (the client or the in-flight cap held them back)")
+    return "\n".join(lines)
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    if args.token is not None:
+        token = args.token.strip()
+    elif args.token_file:
+        token = _read_bytes(args.token_file, "--token-file").decode("utf-8", errors="replace").strip()
+    else:
+        return None
+    if not token:
+        raise ConfigError("the bearer token is empty")
+    if not (token.isascii() and token.isprintable()):
+        raise ConfigError("the bearer token must be printable ASCII (it travels as gRPC metadata)")
+    return token
+
+
+def _read_bytes(path: str, option: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{option}: cannot read {path}: {exc.strerror or exc}") from None
