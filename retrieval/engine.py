@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import time
@@ -149,7 +150,9 @@ class Engine:
     # -- opening --------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | Path, *, verify: bool = True, faiss_threads: int | None = 1) -> "Engine":
+    def open(
+        cls, path: str | Path, *, verify: bool = True, faiss_threads: int | None = 1, embedding_threads: int | None = None
+    ) -> "Engine":
         """Open a bundle; ``verify`` checks every file's sha256 against the manifest.
 
         ``faiss_threads`` sets FAISS's OpenMP threads for this process (FAISS has only a
@@ -157,15 +160,22 @@ class Engine:
         nothing from more threads and loses badly when cores are busy (measured: flat search
         over 10k vectors, 0.32 ms with 1 thread, 24 ms with 2 on a loaded 2-core machine);
         parallelism comes from concurrent calls instead. ``None`` leaves the setting alone.
+
+        ``embedding_threads`` overrides the bundle's embedder threads per call (``embedding.threads``)
+        for this process: a server running many calls at once wants 1 (see ``retrieval serve``).
         """
-        return cls._open(Path(path), verify=verify, faiss_threads=faiss_threads)
+        return cls._open(Path(path), verify=verify, faiss_threads=faiss_threads, embedding_threads=embedding_threads)
 
     @classmethod
-    def _open(cls, root: Path, *, verify: bool, faiss_threads: int | None, embedder: Any = None) -> "Engine":
+    def _open(
+        cls, root: Path, *, verify: bool, faiss_threads: int | None, embedder: Any = None, embedding_threads: int | None = None
+    ) -> "Engine":
         from .config import IndexConfig
 
         manifest = bundle.read_manifest(root, verify=verify)
         config = IndexConfig.from_dict(manifest.get("config", {}))
+        if embedding_threads is not None:
+            config = dataclasses.replace(config, embedding=dataclasses.replace(config.embedding, threads=embedding_threads))
         store = ParquetChunkStore(root / CHUNKS_FILE)
         bm25 = BM25.load(root / BM25_DIR)
         dense = None

@@ -136,3 +136,11 @@ def test_version_names_the_bundle_contents(engine: Engine, keyword_engine: Engin
     # A rebuild of the same corpus is another bundle (build time, hashes): another version.
     rebuilt = Engine.build(write_jsonl(tmp_path / "c.jsonl", SMALL_CORPUS), tmp_path / "b", IndexConfig.from_dict({"dense": False}))
     assert rebuilt.version != keyword_engine.version
+
+
+def test_open_can_override_the_embedders_threads(engine: Engine):
+    reopened = Engine.open(engine.path, embedding_threads=1)
+    assert _raw_embedder(reopened).intra_op_threads == 1
+    assert _raw_embedder(Engine.open(engine.path)).intra_op_threads is None  # the bundle's setting: all cores
+    q = "a query"
+    np.testing.assert_allclose(reopened.planner.dense.embedder.embed_query(q), engine.planner.dense.embedder.embed_query(q), atol=1e-5)
