@@ -13,22 +13,14 @@ import sys
 import time
 from typing import Any, Sequence
 
+from .cli_args import generator_options, positive_int
+
 EXIT_USAGE = 2
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not usage + message
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _override(text: str) -> tuple[str, Any]:
@@ -63,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundle")
     p.add_argument("text")
     p.add_argument("--mode", choices=["bm25", "dense", "hybrid", "prefilter"], default="bm25")
-    p.add_argument("-k", type=_positive_int, default=10)
+    p.add_argument("-k", type=positive_int, default=10)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("eval", help="score document retrieval against relevance judgements")
@@ -71,13 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", required=True)
     p.add_argument("--qrels", required=True)
     p.add_argument("--mode", choices=["bm25", "dense", "hybrid", "prefilter"], default="bm25")
-    p.add_argument("-k", type=_positive_int, default=100)
+    p.add_argument("-k", type=positive_int, default=100)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("ask", help="answer a question from a bundle, streaming the generated answer")
     p.add_argument("bundle")
     p.add_argument("question")
-    p.add_argument("--budget-tokens", type=_positive_int, default=512,
+    p.add_argument("--budget-tokens", type=positive_int, default=512,
                    help="tokens the sources may take in the prompt (default 512, the generator's tokens)")
     p.add_argument("--generator", choices=["llama-cpp", "openai"], default="llama-cpp")
     p.add_argument("--model", help="llama-cpp: a GGUF file (default SmolLM2-135M-Instruct); openai: the model name")
@@ -85,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="openai: the endpoint (default $OPENAI_BASE_URL or http://127.0.0.1:8000/v1); key from $OPENAI_API_KEY")
     p.add_argument("--mode", choices=["bm25", "dense", "hybrid", "prefilter"],
                    help="search mode (default hybrid for dense bundles, else bm25)")
-    p.add_argument("-k", type=_positive_int, default=8, help="chunks retrieved before limiting (default 8)")
-    p.add_argument("--max-tokens", type=_positive_int, default=256, help="answer tokens at most (default 256)")
+    p.add_argument("-k", type=positive_int, default=8, help="chunks retrieved before limiting (default 8)")
+    p.add_argument("--max-tokens", type=positive_int, default=256, help="answer tokens at most (default 256)")
     p.add_argument("--no-compress", action="store_true", help="whole chunks in rank order instead of compressed sources")
     p.add_argument("--show-sources", action="store_true", help="print the cited sources after the answer")
     p.add_argument("--json", action="store_true")
@@ -99,10 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench_sub = bench.add_subparsers(dest="bench", required=True, parser_class=_Parser)
     p = bench_sub.add_parser("embed", help="our ONNX embedder (fp32, int8) vs sentence-transformers")
     p.add_argument("--texts", help="corpus to take texts from (default: the built-in demo corpus)")
-    p.add_argument("--limit", type=_positive_int, default=256, help="number of texts (default 256)")
-    p.add_argument("--threads", type=_positive_int, default=2)
+    p.add_argument("--limit", type=positive_int, default=256, help="number of texts (default 256)")
+    p.add_argument("--threads", type=positive_int, default=2)
     p.add_argument("--batch-sizes", default="8,16,32,64", help="comma-separated batch sizes to sweep")
-    p.add_argument("--repeats", type=_positive_int, default=1)
+    p.add_argument("--repeats", type=positive_int, default=1)
     p.add_argument("--json", action="store_true")
 
     p = bench_sub.add_parser("sweep", help="recall@10 vs speed for each vector index kind and parameter value")
@@ -111,8 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", help=".fvecs queries (with --fvecs), or a queries .jsonl to embed (with a bundle)")
     p.add_argument("--gt", help="ground truth .ivecs (default: exact search)")
     p.add_argument("--config", help="sweep grid TOML (see benchmarks/configs/)")
-    p.add_argument("--repeats", type=_positive_int, default=3)
-    p.add_argument("--threads", type=_positive_int, default=1, help="FAISS threads (default 1)")
+    p.add_argument("--repeats", type=positive_int, default=3)
+    p.add_argument("--threads", type=positive_int, default=1, help="FAISS threads (default 1)")
     p.add_argument("--plot", help="write log-QPS vs recall (Pareto points marked) to this PNG")
     p.add_argument("--baseline", help="an earlier --json result: fail if this run regressed")
     p.add_argument("--max-regression", type=float, default=10.0, help="allowed drop in percent (default 10)")
@@ -128,20 +120,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = bench_sub.add_parser("compress", help="context compression on SQuAD: ratio, answer retention, latency vs two baselines")
     p.add_argument("squad", help="a SQuAD v1.1 .json file")
-    p.add_argument("--budget-tokens", type=_positive_int, help="a fixed budget (default: each context's tokens / --ratio)")
+    p.add_argument("--budget-tokens", type=positive_int, help="a fixed budget (default: each context's tokens / --ratio)")
     p.add_argument("--ratio", type=float, default=4.0, help="compression target when no fixed budget is given (default 4)")
-    p.add_argument("--questions", type=_positive_int, default=300, help="number of questions (default 300)")
+    p.add_argument("--questions", type=positive_int, default=300, help="number of questions (default 300)")
     p.add_argument("--first-question", type=int, default=0, help="index of the first question used")
-    p.add_argument("-k", type=_positive_int, default=5, help="paragraphs retrieved per question (default 5)")
+    p.add_argument("-k", type=positive_int, default=5, help="paragraphs retrieved per question (default 5)")
     p.add_argument("--json", action="store_true")
 
     p = bench_sub.add_parser("ask", help="time to first token with vs without context compression")
     p.add_argument("bundle")
     p.add_argument("--queries", required=True, help="questions (.jsonl)")
     p.add_argument("--qrels", help="only questions judged here (e.g. SciFact's qrels/test.tsv)")
-    p.add_argument("--limit", type=_positive_int, default=20, help="number of questions (default 20)")
-    p.add_argument("--budget-tokens", type=_positive_int, default=512)
-    p.add_argument("-k", type=_positive_int, default=8)
+    p.add_argument("--limit", type=positive_int, default=20, help="number of questions (default 20)")
+    p.add_argument("--budget-tokens", type=positive_int, default=512)
+    p.add_argument("-k", type=positive_int, default=8)
     p.add_argument("--model", help="a GGUF file (default SmolLM2-135M-Instruct)")
     p.add_argument("--json", action="store_true")
 
@@ -152,9 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = bench_sub.add_parser("bm25", help="ours vs rank-bm25 vs bm25s, same tokens, one thread")
     p.add_argument("corpus")
     p.add_argument("--queries", required=True)
-    p.add_argument("--limit", type=_positive_int, help="use only the first N queries")
+    p.add_argument("--limit", type=positive_int, help="use only the first N queries")
     p.add_argument("--no-numba", action="store_true", help="skip bm25s's numba backend")
-    p.add_argument("--repeats", type=_positive_int, default=3, help="timed passes over the queries (median reported)")
+    p.add_argument("--repeats", type=positive_int, default=3, help="timed passes over the queries (median reported)")
     p.add_argument("--json", action="store_true")
     return parser
 
@@ -217,7 +209,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from .generation import make_generator
 
     engine = Engine.open(args.bundle)
-    generator = make_generator(args.generator, **_generator_options(args))
+    generator = make_generator(args.generator, **generator_options(args), max_tokens=args.max_tokens)
     try:
         answerer = Answerer(engine, generator, mode=args.mode, k=args.k, budget_tokens=args.budget_tokens,
                             compress=not args.no_compress)
@@ -237,16 +229,6 @@ def cmd_ask(args: argparse.Namespace) -> int:
     print(f"(first token {ttft}, {metrics['tokens_per_s']:.1f} tokens/s, prompt {metrics['prompt_tokens']} tokens, "
           f"context {metrics['context_tokens_before']} -> {metrics['context_tokens_after']} tokens)", file=sys.stderr)
     return 0
-
-
-def _generator_options(args: argparse.Namespace) -> dict[str, Any]:
-    if args.generator == "openai":
-        options: dict[str, Any] = {"base_url": args.base_url, "api_key": os.environ.get("OPENAI_API_KEY")}
-        if args.model:
-            options["model"] = args.model
-    else:
-        options = {"model_path": args.model} if args.model else {}
-    return {**options, "max_tokens": args.max_tokens}
 
 
 async def _print_stream(stream: Any, echo: bool) -> str:

@@ -14,42 +14,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
+from ..cli_args import positive_float, positive_int, seconds
 from ..errors import ConfigError
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not 0 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text}")
-    return value
 
 
 def _target(text: str) -> str:
@@ -63,24 +33,24 @@ def add_load_parser(bench_subparsers: Any) -> argparse.ArgumentParser:
     """Add ``load`` to ``retrieval bench``'s subcommands; returns its parser."""
     p = bench_subparsers.add_parser("load", help="drive a running `retrieval serve` over gRPC: qps and latency")
     p.add_argument("--target", required=True, type=_target, help="the server, HOST:PORT")
-    p.add_argument("--concurrency", type=_positive_int, default=8,
+    p.add_argument("--concurrency", type=positive_int, default=8,
                    help="closed loop: clients sending back to back; open loop: requests in flight at most (default 8)")
-    p.add_argument("--duration", type=_positive_float, default=10.0, help="measured seconds (default 10)")
-    p.add_argument("--rate", type=_positive_float,
+    p.add_argument("--duration", type=positive_float, default=10.0, help="measured seconds (default 10)")
+    p.add_argument("--rate", type=positive_float,
                    help="open loop at this many requests/s (latency from the intended send time); default: closed loop")
     p.add_argument("--arrivals", choices=["poisson", "fixed"], default="poisson",
                    help="open loop arrivals: Poisson (default) or a fixed interval")
     p.add_argument("--seed", type=int, default=0, help="seed of the Poisson arrivals (default 0)")
     p.add_argument("--queries", help="query texts: a .jsonl with \"text\" fields, or one query per line (default: a built-in list)")
     p.add_argument("--mode", choices=["bm25", "dense", "hybrid", "prefilter"], help="search mode (default: the server's)")
-    p.add_argument("-k", type=_positive_int, default=10)
+    p.add_argument("-k", type=positive_int, default=10)
     auth = p.add_mutually_exclusive_group()
     auth.add_argument("--token", help="bearer token sent as 'authorization: Bearer TOKEN'")
     auth.add_argument("--token-file", help="read the bearer token from this file")
     p.add_argument("--tls-ca", help="PEM CA certificate(s): connect with TLS, verifying the server against them")
-    p.add_argument("--deadline-ms", type=_positive_float, default=10_000.0, help="per-request deadline (default 10000)")
-    p.add_argument("--warmup", type=_seconds, default=1.0, help="unrecorded seconds of the same load first (default 1)")
-    p.add_argument("--connect-timeout", type=_positive_float, default=5.0, help="seconds to wait for the server (default 5)")
+    p.add_argument("--deadline-ms", type=positive_float, default=10_000.0, help="per-request deadline (default 10000)")
+    p.add_argument("--warmup", type=seconds, default=1.0, help="unrecorded seconds of the same load first (default 1)")
+    p.add_argument("--connect-timeout", type=positive_float, default=5.0, help="seconds to wait for the server (default 5)")
     p.add_argument("--json", action="store_true")
     return p
 

@@ -13,6 +13,8 @@ import os
 import sys
 from typing import Any, Sequence
 
+from ..cli_args import generator_options, non_negative_int, port, positive_int
+
 GENERATORS = ("llama-cpp", "openai", "none")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -28,36 +30,36 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", help="the index bundle directory to serve")
     net = p.add_argument_group("network")
     net.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others need auth)")
-    net.add_argument("--port", type=_port, default=50051, help="gRPC port (default 50051; 0 picks a free one)")
-    net.add_argument("--metrics-port", type=_port, default=9464, help="Prometheus /metrics port (default 9464; 0 = off)")
+    net.add_argument("--port", type=port, default=50051, help="gRPC port (default 50051; 0 picks a free one)")
+    net.add_argument("--metrics-port", type=port, default=9464, help="Prometheus /metrics port (default 9464; 0 = off)")
     net.add_argument("--metrics-host", help="address of the /metrics endpoint, which has no auth (default: --host)")
-    net.add_argument("--max-receive-bytes", type=_positive_int, default=4 << 20, help="largest request message (default 4 MiB)")
-    net.add_argument("--max-send-bytes", type=_positive_int, default=16 << 20, help="largest response message (default 16 MiB)")
+    net.add_argument("--max-receive-bytes", type=positive_int, default=4 << 20, help="largest request message (default 4 MiB)")
+    net.add_argument("--max-send-bytes", type=positive_int, default=16 << 20, help="largest response message (default 16 MiB)")
     sec = p.add_argument_group("security")
     sec.add_argument("--token-file", help="bearer tokens, one per line (also $RETRIEVAL_TOKENS, comma-separated)")
     sec.add_argument("--insecure-no-auth", action="store_true", help="allow a non-loopback --host without tokens")
     sec.add_argument("--tls-cert", help="PEM certificate chain (with --tls-key: serve TLS)")
     sec.add_argument("--tls-key", help="PEM private key")
     load = p.add_argument_group("load")
-    load.add_argument("--embed-threads", type=_positive_int,
+    load.add_argument("--embed-threads", type=positive_int,
                       help="onnxruntime threads per embedding call (default: the bundle's setting, all cores; "
                            "measured on 2 cores at concurrency 32: 168 q/s hybrid with 2, 120 with 1)")
-    load.add_argument("--workers", type=_non_negative_int, default=0, help="CPU worker threads (default 0: one per core, at most 4)")
-    load.add_argument("--max-inflight", type=_positive_int, default=64, help="calls doing work at once (default 64)")
-    load.add_argument("--queue-limit", type=_non_negative_int, default=256,
+    load.add_argument("--workers", type=non_negative_int, default=0, help="CPU worker threads (default 0: one per core, at most 4)")
+    load.add_argument("--max-inflight", type=positive_int, default=64, help="calls doing work at once (default 64)")
+    load.add_argument("--queue-limit", type=non_negative_int, default=256,
                       help="calls waiting for a slot before new ones get RESOURCE_EXHAUSTED (default 256)")
-    load.add_argument("--max-query-chars", type=_positive_int, default=4096, help="longest query or question (default 4096)")
-    load.add_argument("--max-batch-queries", type=_positive_int, default=256, help="queries per SearchBatch call (default 256)")
+    load.add_argument("--max-query-chars", type=positive_int, default=4096, help="longest query or question (default 4096)")
+    load.add_argument("--max-batch-queries", type=positive_int, default=256, help="queries per SearchBatch call (default 256)")
     load.add_argument("--default-mode", choices=["bm25", "dense", "hybrid", "prefilter"],
                       help="mode of requests that name none (default hybrid for dense bundles, else bm25)")
-    load.add_argument("--embed-max-batch", type=_positive_int, default=32, help="queries per embedding batch (default 32)")
+    load.add_argument("--embed-max-batch", type=positive_int, default=32, help="queries per embedding batch (default 32)")
     load.add_argument("--embed-max-wait-ms", type=float, default=2.0, help="longest wait for batch-mates (default 2 ms)")
     cache = p.add_argument_group("caches")
-    cache.add_argument("--result-cache-size", type=_non_negative_int, default=4096, help="cached results (default 4096; 0 = off)")
+    cache.add_argument("--result-cache-size", type=non_negative_int, default=4096, help="cached results (default 4096; 0 = off)")
     cache.add_argument("--result-cache-ttl", type=float, help="seconds a cached result stays valid (default: until evicted)")
     cache.add_argument("--semantic-cache-threshold", type=float,
                        help="reuse results of a cached query at least this cosine-similar (e.g. 0.97; default off)")
-    cache.add_argument("--semantic-cache-size", type=_positive_int, default=1000, help="semantic cache entries (default 1000)")
+    cache.add_argument("--semantic-cache-size", type=positive_int, default=1000, help="semantic cache entries (default 1000)")
     cache.add_argument("--warmup-queries", help="recent queries (.jsonl or one per line) to warm the caches with before SERVING")
     gen = p.add_argument_group("answers")
     gen.add_argument("--generator", choices=GENERATORS, default="llama-cpp",
@@ -65,10 +67,10 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     gen.add_argument("--model", help="llama-cpp: a GGUF file (default SmolLM2-135M-Instruct); openai: the model name")
     gen.add_argument("--base-url", default=os.environ.get("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1"),
                      help="openai: the endpoint (default $OPENAI_BASE_URL or http://127.0.0.1:8000/v1); key from $OPENAI_API_KEY")
-    gen.add_argument("--generator-threads", type=_positive_int, help="llama-cpp: CPU threads (default: every core)")
-    gen.add_argument("--max-tokens", type=_positive_int, default=256, help="answer tokens when a request sets none (default 256)")
-    gen.add_argument("--max-answer-tokens", type=_positive_int, default=1024, help="answer tokens a request may ask for (default 1024)")
-    gen.add_argument("--max-answer-streams", type=_positive_int, default=4, help="answers generating or queued at once (default 4)")
+    gen.add_argument("--generator-threads", type=positive_int, help="llama-cpp: CPU threads (default: every core)")
+    gen.add_argument("--max-tokens", type=positive_int, default=256, help="answer tokens when a request sets none (default 256)")
+    gen.add_argument("--max-answer-tokens", type=positive_int, default=1024, help="answer tokens a request may ask for (default 1024)")
+    gen.add_argument("--max-answer-streams", type=positive_int, default=4, help="answers generating or queued at once (default 4)")
     life = p.add_argument_group("lifecycle")
     life.add_argument("--grace", type=float, default=10.0, help="seconds in-flight calls get to finish on SIGTERM (default 10)")
     life.add_argument("--drain-delay", type=float, default=0.0,
@@ -172,14 +174,9 @@ def _make_generator(args: argparse.Namespace, max_tokens: int) -> Any:
         return None
     from ..generation import make_generator
 
-    if args.generator == "openai":
-        options: dict[str, Any] = {"base_url": args.base_url, "api_key": os.environ.get("OPENAI_API_KEY")}
-        if args.model:
-            options["model"] = args.model
-    else:
-        options = {"model_path": args.model} if args.model else {}
-        if args.generator_threads:
-            options["threads"] = args.generator_threads
+    options = generator_options(args)
+    if args.generator == "llama-cpp" and args.generator_threads:
+        options["threads"] = args.generator_threads
     return make_generator(args.generator, max_tokens=max_tokens, **options)
 
 
@@ -193,28 +190,6 @@ def _configure_logging(level: str) -> None:
     logging.getLogger("retrieval").setLevel(level.upper())
 
 
-def _port(text: str) -> int:
-    value = _non_negative_int(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number 0..65535, got {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
 
 
 class _Parser(argparse.ArgumentParser):
