@@ -19,7 +19,7 @@ demo: indexes/demo/manifest.json
 indexes/demo/manifest.json: $(VENV)/.native
 	$(VENV)/bin/retrieval index demo --out indexes/demo --overwrite
 
-test: $(VENV)/.native
+test: $(VENV)/.native $(VENV)/.postgresql
 	$(PY) -m pytest -q
 
 native: $(VENV)/.native
@@ -34,13 +34,18 @@ $(VENV)/.tools:
 # The package with every extra the tests and benchmarks use (pyproject.toml lists them), and the
 # C++ core, rebuilt whenever a file under cpp_ext/ or pyproject.toml changes.
 $(VENV)/.native: $(VENV)/.tools $(VENV)/.llama $(NATIVE_SRC)
-	$(PIP) install -q --no-build-isolation -e ".[models,generate,service,test,bench]"
+	$(PIP) install -q --no-build-isolation -e ".[models,generate,service,postgres,test,bench]"
 	touch $@
 
 # llama-cpp-python (pinned in pyproject's `generate` extra) ships only as source: it builds
 # llama.cpp (~5 min, once) in its own isolated build environment, with portable flags.
 $(VENV)/.llama: $(VENV)/.tools
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PIP) install -q "$$($(PY) -c 'import tomllib; print(next(d for d in tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["generate"] if d.startswith("llama-cpp-python")))')"
+	touch $@
+
+# The PostgreSQL tests start a throwaway server from the Debian package's binaries.
+$(VENV)/.postgresql: $(VENV)/.tools
+	test -x /usr/lib/postgresql/15/bin/initdb || (apt-get update && apt-get install -y postgresql-15)
 	touch $@
 
 clean:

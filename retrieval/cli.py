@@ -40,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("index", help="build an index bundle from a corpus")
-    p.add_argument("corpus", help="BEIR dir, .jsonl, .parquet, or 'demo' (the Python stdlib docs)")
+    p.add_argument("corpus", help="BEIR dir, .jsonl, .parquet, a postgresql:// DSN (with --sql), or 'demo' (the Python stdlib docs)")
     p.add_argument("--out", required=True, help="bundle directory to create")
+    p.add_argument("--sql", help="with a postgresql:// corpus: the query, e.g. \"SELECT id, title, text FROM docs\"")
     p.add_argument("--vector-index", choices=["flat", "hnsw", "ivf", "ivfpq", "sq8"],
                    help="dense index kind (default: flat up to 50,000 chunks, hnsw above)")
     p.add_argument("--no-dense", action="store_true", help="build the keyword (BM25) index only")
@@ -164,8 +165,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     if args.vector_index:
         overrides["vector.kind"] = args.vector_index
     config = IndexConfig.from_toml(args.config, overrides) if args.config else IndexConfig.from_dict({}, overrides)
+    corpus = _corpus_arg(args.corpus, args.sql)
     started = time.perf_counter()
-    engine = Engine.build(args.corpus, args.out, config, overwrite=args.overwrite, progress=sys.stderr.isatty())
+    engine = Engine.build(corpus, args.out, config, overwrite=args.overwrite, progress=sys.stderr.isatty())
     seconds = time.perf_counter() - started
     counts = engine.counts
     result = {"chunks": counts["chunks"], "documents": counts["documents"], "seconds": seconds, "dir": str(args.out)}
@@ -174,6 +176,22 @@ def cmd_index(args: argparse.Namespace) -> int:
     else:
         print(f"indexed {counts['documents']} documents as {counts['chunks']} chunks in {seconds:.2f} s → {args.out}")
     return 0
+
+
+def _corpus_arg(corpus: str, sql: str | None) -> Any:
+    """The corpus argument as ``Engine.build`` takes it: a PostgreSQL DSN becomes its query's rows."""
+    from .errors import ConfigError, CorpusError
+    from .stores.pg_connect import is_dsn
+
+    if not is_dsn(corpus):
+        if sql is not None:
+            raise ConfigError("--sql is only for a postgresql:// corpus")
+        return corpus
+    if not sql:
+        raise CorpusError("a postgresql:// corpus needs --sql \"SELECT id, title, text FROM ...\"")
+    from .ingest.postgres_reader import PostgresCorpus
+
+    return PostgresCorpus(corpus, sql)
 
 
 def cmd_search(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ from .config import IndexConfig
 from .errors import CorpusError, QueryError
 from .keyword import BM25, BM25Builder
 from .search import Planner
-from .stores import ParquetChunkStore, ParquetChunkWriter
+from .stores import ChunkStore, ParquetChunkStore, ParquetChunkWriter
 from .text import Analyzer
 from .types import Document, Hit, SearchResult, StageTimings
 
@@ -37,7 +37,7 @@ Corpus = str | Path | Iterable[Document]
 class Engine:
     """An opened index bundle. Thread-safe for concurrent searches."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any], store: ParquetChunkStore, planner: Planner) -> None:
+    def __init__(self, path: Path, manifest: dict[str, Any], store: ChunkStore, planner: Planner) -> None:
         self.path = path
         self.manifest = manifest
         self.store = store
@@ -357,6 +357,9 @@ def _count_hint(corpus: Corpus) -> int | None:
 
 
 def _describe(corpus: Corpus) -> str:
+    describe = getattr(corpus, "describe", None)  # e.g. a PostgreSQL query, password left out
+    if callable(describe):
+        return str(describe())
     return str(corpus) if isinstance(corpus, (str, Path)) else "<documents>"
 
 

@@ -29,3 +29,8 @@ class QueryError(RetrievalError, ValueError):
 
 class NotFoundError(RetrievalError, LookupError):
     """A requested chunk or document id does not exist."""
+
+
+class StoreUnavailableError(RetrievalError):
+    """A chunk store or corpus database cannot be reached (server down, connection lost after
+    retries, timed out); the message starts with ``UNAVAILABLE:`` and says what happened."""

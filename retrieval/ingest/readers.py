@@ -132,7 +132,7 @@ def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
 
 def _corpus_file(source: str | Path) -> Path:
     if isinstance(source, str) and source.startswith(("postgresql://", "postgres://")):
-        raise CorpusError("a PostgreSQL corpus is read through the PostgreSQL store (with --sql), not read_corpus")
+        raise CorpusError("a PostgreSQL corpus needs a query: pass retrieval.ingest.postgres_reader.PostgresCorpus(dsn, sql), or --sql on the command line")
     path = Path(source)
     if not path.exists():
         raise CorpusError(f"corpus not found: {path}")

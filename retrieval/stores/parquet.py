@@ -78,16 +78,19 @@ class ParquetChunkStore:
 
     def get(self, ids: Sequence[int] | np.ndarray) -> list[Chunk]:
         """Chunks for ``ids`` in the given order."""
+        rows = self._table.take(pa.array(self._checked(ids))).to_pylist()
+        return [Chunk(**row) for row in rows]
+
+    def doc_ids(self, ids: Sequence[int] | np.ndarray) -> list[str]:
+        """Document ids of the given chunks, without reading their text."""
+        return self._doc_ids.take(pa.array(self._checked(ids))).to_pylist()
+
+    def _checked(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         ids = np.asarray(ids, dtype=np.int64)
         if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
             bad = int(ids[(ids < 0) | (ids >= len(self))][0])
             raise NotFoundError(f"no chunk with id {bad} (store holds {len(self)})")
-        rows = self._table.take(pa.array(ids)).to_pylist()
-        return [Chunk(**row) for row in rows]
-
-    def doc_ids(self, ids: np.ndarray) -> list[str]:
-        """Document ids of the given chunks, without reading their text."""
-        return self._doc_ids.take(pa.array(np.asarray(ids, dtype=np.int64))).to_pylist()
+        return ids
 
     def all_doc_ids(self) -> pa.Array:
         return self._doc_ids

@@ -1,0 +1,36 @@
+"""The chunk store interface: what the engine needs from wherever chunk text lives.
+
+Chunk ids are integers ``0 .. len(store) - 1`` (the order chunks were written). Every
+implementation passes ``tests/stores/test_store_contract.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+import pyarrow as pa
+
+from ..types import Chunk
+
+
+@runtime_checkable
+class ChunkStore(Protocol):
+    """Read access to chunks by integer id."""
+
+    def __len__(self) -> int:
+        """Number of chunks stored."""
+        ...
+
+    def get(self, ids: Sequence[int] | np.ndarray) -> list[Chunk]:
+        """Chunks for ``ids`` in the order asked (repeats allowed); ``NotFoundError`` for an
+        unknown id; ``[]`` for no ids."""
+        ...
+
+    def doc_ids(self, ids: Sequence[int] | np.ndarray) -> list[str]:
+        """Document ids of the given chunks, in the order asked, without their text."""
+        ...
+
+    def all_doc_ids(self) -> pa.Array:
+        """Document id of every chunk, indexed by chunk id."""
+        ...

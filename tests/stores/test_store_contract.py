@@ -1,0 +1,77 @@
+"""One contract, every chunk store: the same chunks in give the same answers out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pytest
+
+from retrieval.errors import NotFoundError
+from retrieval.stores import ChunkStore, ParquetChunkStore, ParquetChunkWriter
+from retrieval.types import Chunk
+
+
+def _chunks(n: int = 57) -> list[Chunk]:
+    rng = np.random.default_rng(7)
+    out = []
+    for i in range(n):
+        doc = f"doc-{i // 3}"
+        words = " ".join(f"w{int(x)}" for x in rng.integers(0, 500, size=int(rng.integers(1, 40))))
+        out.append(Chunk(id=f"{doc}#{i % 3}", doc_id=doc, ordinal=i % 3, text=f"ünïcode {words}",
+                         title="" if i % 5 == 0 else f"Title {i // 3}", start=i * 10, end=i * 10 + len(words), n_tokens=len(words) // 3))
+    return out
+
+
+CHUNKS = _chunks()
+
+
+@pytest.fixture(params=["parquet", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChunkStore]:
+    if request.param == "parquet":
+        writer = ParquetChunkWriter(tmp_path / "chunks.parquet", batch_rows=10)
+        for chunk in CHUNKS:
+            writer.add(chunk)
+        writer.close()
+        yield ParquetChunkStore(tmp_path / "chunks.parquet")
+        return
+    from retrieval.stores.postgres import PostgresChunkStore
+
+    pg = PostgresChunkStore(request.getfixturevalue("pg_dsn"), schema=request.getfixturevalue("pg_schema"))
+    try:
+        assert pg.load_chunks(iter(CHUNKS)) == len(CHUNKS)
+        yield pg
+    finally:
+        pg.close()
+
+
+def test_satisfies_the_protocol_and_counts(store: ChunkStore) -> None:
+    assert isinstance(store, ChunkStore)
+    assert len(store) == len(CHUNKS)
+
+
+def test_get_returns_chunks_in_the_order_asked(store: ChunkStore) -> None:
+    ids = [5, 0, 56, 5, 12]  # out of order, repeated, first and last
+    assert store.get(ids) == [CHUNKS[i] for i in ids]
+    assert store.get(np.arange(len(CHUNKS))[::-1]) == CHUNKS[::-1]
+
+
+def test_doc_ids(store: ChunkStore) -> None:
+    ids = np.array([9, 1, 9, 40])
+    assert store.doc_ids(ids) == [CHUNKS[i].doc_id for i in ids]
+    assert store.all_doc_ids().to_pylist() == [c.doc_id for c in CHUNKS]
+
+
+@pytest.mark.parametrize("bad", [[len(CHUNKS)], [0, -1], [3, 10_000]])
+def test_unknown_ids_raise_not_found(store: ChunkStore, bad: list[int]) -> None:
+    with pytest.raises(NotFoundError, match="no chunk with id"):
+        store.get(bad)
+    with pytest.raises(NotFoundError):
+        store.doc_ids(np.array(bad))
+
+
+def test_no_ids_give_nothing(store: ChunkStore) -> None:
+    assert store.get([]) == []
+    assert store.get(np.array([], dtype=np.int64)) == []
+    assert store.doc_ids(np.array([], dtype=np.int64)) == []
