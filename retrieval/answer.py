@@ -167,6 +167,7 @@ class Answerer:
         compress: bool = True,
         context: ContextConfig | None = None,
         prompt: PromptConfig | None = None,
+        filters: Any = None,
     ) -> None:
         if isinstance(budget_tokens, bool) or not isinstance(budget_tokens, int) or budget_tokens < 1:
             raise QueryError(f"budget_tokens must be a positive integer, got {budget_tokens!r}")
@@ -176,6 +177,7 @@ class Answerer:
         if self.mode not in engine.modes:
             raise QueryError(f"mode {self.mode!r} is not available in this bundle (it has {', '.join(engine.modes)})")
         self.k = k
+        self.filters = filters  # document metadata every source must have (see Engine.retrieve)
         self.budget_tokens = budget_tokens
         self.compress = compress
         self.context_config = context or ContextConfig()
@@ -192,7 +194,7 @@ class Answerer:
         room = context_room(self.generator, question, self.prompt_config)
         timings["prompt_room"] = _ms(t0)
         t0 = time.perf_counter_ns()
-        result = self.engine.search(question, k=self.k, mode=self.mode)
+        result = self.engine.search(question, k=self.k, mode=self.mode, filters=self.filters)
         timings["search"] = _ms(t0)
         t0 = time.perf_counter_ns()
         hits = self._limit(list(result.hits), room)

@@ -34,6 +34,20 @@ def _override(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def _filter(text: str) -> tuple[str, tuple[str, ...]]:
+    from .errors import QueryError
+    from .search.filters import parse_filter_arg
+
+    try:
+        return parse_filter_arg(text)
+    except QueryError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+FILTER_HELP = ("only documents whose metadata KEY is VALUE (or one of V1,V2); repeat for more keys (AND). "
+               "Numbers and booleans compare as their JSON text, e.g. year=2020, draft=false")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="retrieval", description="An optimized RAG retrieval engine.")
     parser.add_argument("--version", action="version", version=f"retrieval {_version()}")
@@ -57,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text")
     p.add_argument("--mode", choices=["bm25", "dense", "hybrid", "prefilter"], default="bm25")
     p.add_argument("-k", type=positive_int, default=10)
+    p.add_argument("--filter", dest="filters", action="append", type=_filter, default=[], metavar="KEY=V1[,V2]",
+                   help=FILTER_HELP)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("eval", help="score document retrieval against relevance judgements")
@@ -65,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qrels", required=True)
     p.add_argument("--mode", choices=["bm25", "dense", "hybrid", "prefilter"], default="bm25")
     p.add_argument("-k", type=positive_int, default=100)
+    p.add_argument("--filter", dest="filters", action="append", type=_filter, default=[], metavar="KEY=V1[,V2]",
+                   help=FILTER_HELP)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("ask", help="answer a question from a bundle, streaming the generated answer")
@@ -82,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-tokens", type=positive_int, default=256, help="answer tokens at most (default 256)")
     p.add_argument("--no-compress", action="store_true", help="whole chunks in rank order instead of compressed sources")
     p.add_argument("--show-sources", action="store_true", help="print the cited sources after the answer")
+    p.add_argument("--filter", dest="filters", action="append", type=_filter, default=[], metavar="KEY=V1[,V2]",
+                   help=FILTER_HELP)
     p.add_argument("--json", action="store_true")
 
     from .service.main import add_serve_parser  # argparse only: grpc is imported when it runs
@@ -198,7 +218,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from .engine import Engine
 
     engine = Engine.open(args.bundle)
-    result = engine.search(args.text, k=args.k, mode=args.mode)
+    result = engine.search(args.text, k=args.k, mode=args.mode, filters=args.filters or None)
     if args.json:
         _print_json(
             {
@@ -230,7 +250,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     generator = make_generator(args.generator, **generator_options(args), max_tokens=args.max_tokens)
     try:
         answerer = Answerer(engine, generator, mode=args.mode, k=args.k, budget_tokens=args.budget_tokens,
-                            compress=not args.no_compress)
+                            compress=not args.no_compress, filters=args.filters or None)
         stream = answerer.stream(args.question)
         answer = asyncio.run(_print_stream(stream, echo=not args.json))
     finally:
@@ -272,7 +292,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .ingest import read_qrels, read_queries
 
     engine = Engine.open(args.bundle)
-    result = evaluate(engine, read_queries(args.queries), read_qrels(args.qrels), mode=args.mode, k=args.k)
+    result = evaluate(engine, read_queries(args.queries), read_qrels(args.qrels), mode=args.mode, k=args.k,
+                      filters=args.filters or None)
     if args.json:
         _print_json(result)
     else:

@@ -2,6 +2,7 @@
 
     engine = Engine.build("corpus.jsonl", "indexes/mine")   # or Engine.open("indexes/mine")
     result = engine.search("query text", k=10, mode="bm25")
+    result = engine.search("query text", filters={"lang": ["en", "de"], "year": ["2020"]})
     for hit in result.hits: print(hit.score, hit.doc_id, hit.text)
 """
 
@@ -23,6 +24,7 @@ from .config import IndexConfig
 from .errors import CorpusError, QueryError
 from .keyword import BM25, BM25Builder
 from .search import Planner
+from .search.filters import METADATA_FILE, FilterSpec, MetadataIndex, MetadataWriter, normalize_filters
 from .stores import ChunkStore, ParquetChunkStore, ParquetChunkWriter
 from .text import Analyzer
 from .types import Document, Hit, SearchResult, StageTimings
@@ -32,6 +34,8 @@ CHUNKS_FILE = "chunks.parquet"
 BM25_DIR = "bm25"
 
 Corpus = str | Path | Iterable[Document]
+# Metadata filters: {key: value | [values]} or (key, values) pairs; see retrieval.search.filters.
+Filters = Mapping[str, Any] | Sequence[Any] | None
 
 
 class Engine:
@@ -44,6 +48,10 @@ class Engine:
         self.planner = planner
         # The context compressor's sentence index (dense bundles built with sentences), or None.
         self.sentences: Any = None
+        # Allowed chunk ids per metadata filter (LRU-cached); bundles from before metadata was
+        # stored have none, and filtering them raises QueryError.
+        section = manifest.get("metadata")
+        self.metadata = MetadataIndex(path / METADATA_FILE if section else None, store.all_doc_ids)
         # The manifest lists every file's sha256, so its digest names the bundle's contents.
         self.version = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode("utf-8")).hexdigest()
 
@@ -90,7 +98,8 @@ class Engine:
         with bundle.writing(path, overwrite=overwrite) as tmp:
             writer = ParquetChunkWriter(tmp / CHUNKS_FILE)
             builder = BM25Builder(analyzer, config.bm25)
-            docs = _UniqueDocuments(_open_corpus(corpus))
+            metadata = MetadataWriter(tmp / METADATA_FILE)
+            docs = _UniqueDocuments(_open_corpus(corpus), metadata)
             t0 = time.perf_counter()
             with _progress(progress, _count_hint(corpus)) as bar:
                 # Chunking (tokenizer-bound, GIL released) overlaps with analysis and writing.
@@ -104,6 +113,7 @@ class Engine:
                     if sentences is not None:
                         sentences.add(chunk.text, chunk.title if config.chunker.include_title else "")
             n_chunks = writer.close()
+            metadata_section = metadata.close()
             stages["read_chunk_analyze_s"] = time.perf_counter() - t0
             if n_chunks == 0:
                 raise CorpusError(f"corpus {_describe(corpus)} has no documents with text to index")
@@ -138,6 +148,7 @@ class Engine:
                         "postings": int(bm25.index.total_postings),
                     },
                     "dense": dense,
+                    "metadata": metadata_section,
                     "sentences": sentences_section,
                     "source": _describe(corpus),
                     "build_seconds": round(time.perf_counter() - started, 3),
@@ -207,6 +218,7 @@ class Engine:
         mode: str = "bm25",
         params: Mapping[str, Any] | None = None,
         query_vector: np.ndarray | None = None,
+        filters: Filters = None,
     ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
         """Chunk ids and scores, best first, without fetching text; plus stage timings (ms).
 
@@ -215,9 +227,22 @@ class Engine:
         ``exact_max``, and the vector index's own (``ef_search``, ``nprobe``, ``k_factor``).
         ``query_vector``: the query's embedding computed by the caller (see ``embed_queries``);
         the dense modes use it instead of embedding ``query``, ``bm25`` ignores it.
+        ``filters``: document metadata the hits must have, ``{"key": ["v1", "v2"], ...}`` (AND
+        over keys, IN over values; see ``retrieval.search.filters``), applied before scoring.
         """
         _check_query(query, k)
-        return self.planner.retrieve(query, int(k), mode, params, query_vector)
+        spec = normalize_filters(filters)
+        if not spec:
+            return self.planner.retrieve(query, int(k), mode, params, query_vector)
+        t0 = time.perf_counter_ns()
+        allowed = self.allowed_chunks(spec)
+        filter_ms = (time.perf_counter_ns() - t0) / 1e6
+        ids, scores, stages = self.planner.retrieve(query, int(k), mode, params, query_vector, allowed)
+        return ids, scores, {"filter": filter_ms, **stages}
+
+    def allowed_chunks(self, filters: Filters | FilterSpec) -> np.ndarray:
+        """Sorted int64 ids of the chunks whose document matches ``filters`` (read-only, cached)."""
+        return self.metadata.allowed(normalize_filters(filters))
 
     def search(
         self,
@@ -226,9 +251,10 @@ class Engine:
         mode: str = "bm25",
         params: Mapping[str, Any] | None = None,
         query_vector: np.ndarray | None = None,
+        filters: Filters = None,
     ) -> SearchResult:
-        """The ``k`` best chunks for ``query`` with their text, best first."""
-        ids, scores, stages = self.retrieve(query, k, mode, params, query_vector)
+        """The ``k`` best chunks for ``query`` with their text, best first (``filters``: see ``retrieve``)."""
+        ids, scores, stages = self.retrieve(query, k, mode, params, query_vector, filters)
         t0 = time.perf_counter_ns()
         chunks = self.store.get(ids)
         stages["fetch"] = (time.perf_counter_ns() - t0) / 1e6
@@ -238,7 +264,9 @@ class Engine:
         )
         return SearchResult(query=query, mode=mode, hits=hits, timings=StageTimings(stages))
 
-    def search_batch(self, queries: Sequence[str], k: int = 10, mode: str = "bm25", n_threads: int = 0) -> list[SearchResult]:
+    def search_batch(
+        self, queries: Sequence[str], k: int = 10, mode: str = "bm25", n_threads: int = 0, filters: Filters = None
+    ) -> list[SearchResult]:
         """``search`` for many queries at once, scored in parallel native threads (0 = all cores).
 
         Stage timings are the batch's, divided evenly over its queries. Only ``bm25`` runs as one
@@ -246,8 +274,8 @@ class Engine:
         """
         for query in queries:
             _check_query(query, k)
-        if mode != "bm25":
-            return [self.search(q, k, mode) for q in queries]
+        if mode != "bm25" or normalize_filters(filters):
+            return [self.search(q, k, mode, filters=filters) for q in queries]
         if not queries:
             return []
         t0 = time.perf_counter_ns()
@@ -276,9 +304,10 @@ class Engine:
         mode: str = "bm25",
         params: Mapping[str, Any] | None = None,
         query_vector: np.ndarray | None = None,
+        filters: Filters = None,
     ) -> SearchResult:
         """``search`` for asyncio apps: the CPU work runs in a worker thread, not on the loop."""
-        return await asyncio.to_thread(self.search, query, k, mode, params, query_vector)
+        return await asyncio.to_thread(self.search, query, k, mode, params, query_vector, filters)
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """float32 [len(texts), dim] query embeddings in one model call (LRU-cached per text).
@@ -294,13 +323,13 @@ class Engine:
         return np.array(vectors, dtype=np.float32).reshape(len(texts), -1)
 
     def search_documents(
-        self, query: str, k: int = 10, mode: str = "bm25", params: Mapping[str, Any] | None = None
+        self, query: str, k: int = 10, mode: str = "bm25", params: Mapping[str, Any] | None = None, filters: Filters = None
     ) -> tuple[list[tuple[str, float]], dict[str, float]]:
         """The ``k`` best documents, a document scoring as its best chunk."""
         n_chunks = len(self.store)
         want = min(max(k * 2, k + 10), n_chunks, MAX_K)
         while True:
-            ids, scores, stages = self.retrieve(query, want, mode, params)
+            ids, scores, stages = self.retrieve(query, want, mode, params, filters=filters)
             best: dict[str, float] = {}
             for doc_id, score in zip(self.store.doc_ids(ids), scores.tolist()):
                 if doc_id not in best:  # chunks come best first, so the first is the doc's best
@@ -321,8 +350,9 @@ def _check_query(query: str, k: int) -> None:
 class _UniqueDocuments:
     """Passes documents through, counting them and rejecting a repeated id."""
 
-    def __init__(self, docs: Iterable[Document]) -> None:
+    def __init__(self, docs: Iterable[Document], metadata: MetadataWriter | None = None) -> None:
         self._docs = docs
+        self._metadata = metadata
         self._seen: set[str] = set()
         self.count = 0
 
@@ -332,6 +362,8 @@ class _UniqueDocuments:
                 raise CorpusError(f"duplicate document id {doc.id!r}")
             self._seen.add(doc.id)
             self.count += 1
+            if self._metadata is not None and doc.metadata:
+                self._metadata.add(doc.id, doc.metadata)
             yield doc
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -33,14 +33,22 @@ def percentiles_ms(samples_ns: Sequence[int]) -> dict[str, float]:
     return {"p50": float(p50), "p95": float(p95), "p99": float(p99)}
 
 
-def evaluate(engine, queries: Sequence[tuple[str, str]], qrels: Mapping[str, Mapping[str, int]], mode: str = "bm25", k: int = 100) -> dict:
-    """Document-level nDCG@10 and recall@k over the queries that have judgements."""
+def evaluate(
+    engine,
+    queries: Sequence[tuple[str, str]],
+    qrels: Mapping[str, Mapping[str, int]],
+    mode: str = "bm25",
+    k: int = 100,
+    filters: Any = None,
+) -> dict:
+    """Document-level nDCG@10 and recall@k over the queries that have judgements
+    (``filters``: document metadata every ranked document must have, see ``Engine.retrieve``)."""
     judged = [(qid, text) for qid, text in queries if qid in qrels]
     ndcgs, recalls, latencies = [], [], []
     depth = max(k, 10)
     for qid, text in judged:
         t0 = time.perf_counter_ns()
-        ranked, _ = engine.search_documents(text, depth, mode)
+        ranked, _ = engine.search_documents(text, depth, mode, filters=filters)
         latencies.append(time.perf_counter_ns() - t0)
         doc_ids = [doc for doc, _ in ranked]
         ndcgs.append(ndcg_at_k(doc_ids, qrels[qid], 10))

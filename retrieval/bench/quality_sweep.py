@@ -33,8 +33,8 @@ class _WithParams:
     def __init__(self, engine: Any, params: Mapping[str, Any]) -> None:
         self._engine, self._params = engine, dict(params)
 
-    def search_documents(self, query: str, k: int, mode: str):
-        return self._engine.search_documents(query, k, mode, self._params)
+    def search_documents(self, query: str, k: int, mode: str, filters: Any = None):
+        return self._engine.search_documents(query, k, mode, self._params, filters=filters)
 
 
 def run(

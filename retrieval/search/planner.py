@@ -9,6 +9,11 @@ Per-call parameters: the planner's own (``candidates``, the fusion fields, ``exa
 vector index's (``ef_search``, ``nprobe``, ``k_factor``), which it validates itself. Nothing here
 mutates shared state, so concurrent queries with different parameters do not interfere.
 
+``allowed`` (sorted int64 chunk ids, from a metadata filter) restricts every mode to those chunks
+before scoring: BM25 keeps the top hits among them exactly, dense search goes through the
+prefilter machinery (exact scoring for few ids, an id selector for many), hybrid restricts both
+sides, prefilter takes its BM25 candidates among them.
+
 A caller that embeds queries itself (the service batches many queries into one model call) passes
 ``query_vector``; the dense modes then skip the embed stage.
 """
@@ -62,8 +67,11 @@ class Planner:
         mode: str = "bm25",
         params: Mapping[str, Any] | None = None,
         query_vector: np.ndarray | None = None,
+        allowed: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
         """Chunk ids and scores, best first, and the milliseconds each stage took.
+
+        ``allowed``: sorted distinct int64 chunk ids; only these may be returned (None: all).
 
         ``query_vector``: the query's embedding ([dim] or [1, dim], float, finite), used by the
         dense modes instead of embedding ``query`` (no "embed" stage then); ``bm25`` ignores it.
@@ -78,18 +86,20 @@ class Planner:
             given = check_query_vector(query_vector, int(self.dense.vectors.shape[1]))
         fusion, prefilter, vector_params = self._split(params or {})
         clock = _Clock()
+        if allowed is not None and allowed.size == 0:  # the filter matched nothing
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), clock.stages
         if mode == "bm25":
-            ids, scores = self._keyword(query, k, clock)
+            ids, scores = self._keyword(query, k, clock, allowed)
         elif mode == "dense":
-            ids, scores = self._dense(self._embed(query, clock, given), k, vector_params, clock)
+            ids, scores = self._dense(self._embed(query, clock, given), k, vector_params, clock, allowed, prefilter)
         elif mode == "hybrid":
             n = max(k, fusion.candidates)
-            keyword = self._keyword(query, n, clock)
-            dense = self._dense(self._embed(query, clock, given), n, vector_params, clock)
+            keyword = self._keyword(query, n, clock, allowed)
+            dense = self._dense(self._embed(query, clock, given), n, vector_params, clock, allowed, prefilter)
             ids, scores = fuse(keyword, dense, k, fusion)
             clock.lap("fuse")
         else:
-            candidates, _ = self._keyword(query, max(k, prefilter.candidates), clock)
+            candidates, _ = self._keyword(query, max(k, prefilter.candidates), clock, allowed)
             vector = self._embed(query, clock, given)
             assert self.dense is not None
             ids, scores, _ = prefilter_search(
@@ -98,10 +108,15 @@ class Planner:
             clock.lap("dense")
         return ids, np.asarray(scores, dtype=np.float64), clock.stages
 
-    def _keyword(self, query: str, n: int, clock: "_Clock") -> tuple[np.ndarray, np.ndarray]:
+    def _keyword(
+        self, query: str, n: int, clock: "_Clock", allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         terms = self.keyword.query_ids(query)
         clock.lap("analyze")
-        result = self.keyword.index.topk(terms, n)
+        if allowed is None:
+            result = self.keyword.index.topk(terms, n)
+        else:
+            result = keyword_topk_allowed(self.keyword.index, terms, n, allowed)
         clock.lap("bm25")
         return result
 
@@ -113,8 +128,22 @@ class Planner:
         clock.lap("embed")
         return vector
 
-    def _dense(self, vector: np.ndarray, n: int, params: dict[str, Any], clock: "_Clock") -> tuple[np.ndarray, np.ndarray]:
+    def _dense(
+        self,
+        vector: np.ndarray,
+        n: int,
+        params: dict[str, Any],
+        clock: "_Clock",
+        allowed: np.ndarray | None = None,
+        prefilter: PrefilterConfig | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         assert self.dense is not None
+        if allowed is not None:
+            ids, scores, _ = prefilter_search(
+                vector, allowed, n, self.dense.vectors, self.dense.index, prefilter or self.config.prefilter, params
+            )
+            clock.lap("dense")
+            return ids, scores
         scores, ids = self.dense.index.search(vector[None, :], n, params=params)
         clock.lap("dense")
         found = ids[0] >= 0
@@ -135,6 +164,30 @@ class Planner:
             )
         except (ConfigError, TypeError) as exc:
             raise QueryError(f"invalid search parameter: {exc}") from None
+
+
+def keyword_topk_allowed(index: Any, terms: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """BM25's top ``k`` among the ``allowed`` chunks (sorted int64), exactly as filtering the full
+    ranking would give (best first, ties by smaller id, only chunks sharing a query term).
+
+    Asks the native top-k for more and more hits, keeping the allowed ones, until ``k`` are
+    found or the ranking is exhausted; the first request is sized by the allowed fraction. When
+    that would reach a large share of the corpus, scores the allowed matching chunks directly.
+    """
+    n_docs = int(index.n_docs)
+    if terms.size == 0 or allowed.size == 0 or k <= 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+    want = min(n_docs, max(4 * k, int(2 * k * n_docs / allowed.size)))
+    while want <= n_docs // 4 or want == n_docs:
+        ids, scores = index.topk(terms, want)
+        keep = np.isin(ids, allowed, assume_unique=True)
+        if int(keep.sum()) >= k or len(ids) < want or want >= n_docs:  # enough, or exhausted
+            return ids[keep][:k], scores[keep][:k]
+        want = min(n_docs, want * 4)
+    cands = np.intersect1d(index.matching(terms), allowed, assume_unique=True)
+    scores = np.asarray(index.scores(terms))[cands]
+    order = np.lexsort((cands, -scores))[:k]
+    return cands[order].astype(np.int64), scores[order]
 
 
 def check_query_vector(vector: Any, dim: int) -> np.ndarray:

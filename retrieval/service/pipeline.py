@@ -143,7 +143,9 @@ class SearchPipeline:
         return self._outcome(hits, timings, True)
 
     def _engine_search(self, query: SearchQuery, vector: np.ndarray | None) -> Any:
-        return self.engine.search(query.query, query.k, query.mode, query.params_dict, query_vector=vector)
+        return self.engine.search(
+            query.query, query.k, query.mode, query.params_dict, query_vector=vector, filters=query.filters or None
+        )
 
     def _store(self, query: SearchQuery, vector: np.ndarray | None, hits: tuple[Hit, ...]) -> None:
         if self.results is not None:

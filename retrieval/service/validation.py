@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from ..errors import QueryError
+from ..search.filters import normalize_filters
 from ..search.planner import FUSION_PARAMS, MODES
 from .config import ServiceConfig
 
@@ -74,6 +75,7 @@ class RequestRules:
     default_budget_tokens: int
     default_answer_tokens: int
     max_answer_tokens: int
+    filterable: bool = True  # False for a bundle built before document metadata was stored
 
     @classmethod
     def for_engine(cls, engine: Any, config: ServiceConfig) -> "RequestRules":
@@ -98,6 +100,7 @@ class RequestRules:
             default_budget_tokens=DEFAULT_BUDGET_TOKENS,
             default_answer_tokens=config.default_answer_tokens,
             max_answer_tokens=config.max_answer_tokens,
+            filterable=bool(getattr(getattr(engine, "metadata", None), "available", False)),
         )
 
     # -- search -------------------------------------------------------------------------------
@@ -115,10 +118,7 @@ class RequestRules:
         k = self._k(k, self.default_k)
         mode = self._mode(mode) or self.default_mode
         checked = self._params(mode, params)
-        if filters:
-            keys = ", ".join(sorted({repr(key) for key, _ in filters}))
-            raise QueryError(f"filters are not supported by this bundle (the request filters on {keys})")
-        return SearchQuery(query, k, mode, tuple(sorted(checked.items())), ())
+        return SearchQuery(query, k, mode, tuple(sorted(checked.items())), self._filters(filters))
 
     def batch_size(self, n: int) -> None:
         if n > self.max_batch_queries:
@@ -171,6 +171,22 @@ class RequestRules:
         if value > maximum:
             raise QueryError(f"{field} must be at most {maximum}, got {value}")
         return value
+
+    def _filters(self, filters: Sequence[tuple[str, Sequence[str]]]) -> Filters:
+        """Canonical filters (AND over keys, IN over values); an empty key or one without values,
+        or any filter on a bundle without stored metadata, is a ``QueryError``."""
+        if not filters:
+            return ()
+        for key, values in filters:
+            if not key:
+                raise QueryError("filters: a filter key must be a non-empty string")
+            if not values:
+                raise QueryError(f"filters: filter {key!r} needs at least one value")
+        if not self.filterable:
+            raise QueryError(
+                "filters: this bundle was built without document metadata (before filters existed): rebuild it to filter"
+            )
+        return normalize_filters(filters)
 
     def _params(self, mode: str, params: Mapping[str, Any]) -> dict[str, Any]:
         allowed = MODE_PARAMS[mode] | (self.vector_params if mode in DENSE_MODES else frozenset())

@@ -31,6 +31,10 @@ DOCS = [
     Document("asyncio", "asyncio runs coroutines on an event loop. await suspends a coroutine until a result is ready.",
              "asyncio"),
 ]
+# Document metadata for filter tests: "stdlib" on every doc, "group" a (first five) or b (the rest).
+DOCS = [
+    Document(d.id, d.text, d.title, {"stdlib": True, "group": "a" if i < 5 else "b"}) for i, d in enumerate(DOCS)
+]
 QUERIES = ["how do I parse json", "read a file line by line", "regular expression search", "square root of a number"]
 
 

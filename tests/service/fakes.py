@@ -29,13 +29,15 @@ class ScriptedEngine:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._engine, name)
 
-    def search(self, query: str, k: int = 10, mode: str = "bm25", params: Any = None, query_vector: Any = None) -> Any:
+    def search(
+        self, query: str, k: int = 10, mode: str = "bm25", params: Any = None, query_vector: Any = None, filters: Any = None
+    ) -> Any:
         with self._lock:
             self.calls.append(query)
         if query in self.errors:
             raise self.errors[query]
         time.sleep(self.delay_s)
-        return self._engine.search(query, k, mode, params, query_vector=query_vector)
+        return self._engine.search(query, k, mode, params, query_vector=query_vector, filters=filters)
 
     async def asearch(self, *args: Any, **kwargs: Any) -> Any:
         if self.warm_gate is not None:

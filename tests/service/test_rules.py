@@ -63,8 +63,25 @@ def test_bad_fields_are_query_errors_naming_the_field(rules, query, k, mode, par
         rules.search(query, k, mode, params)
 
 
-def test_filters_are_refused_clearly_not_ignored(rules: RequestRules) -> None:
-    with pytest.raises(QueryError, match="filters are not supported by this bundle .*'lang'"):
+def test_filters_pass_through_in_canonical_form(rules: RequestRules) -> None:
+    query = rules.search("json", 3, "bm25", {}, [("lang", ("en", "de")), ("group", ("a",))])
+    assert query.filters == (("group", ("a",)), ("lang", ("de", "en")))
+
+
+@pytest.mark.parametrize(("filters", "message"), [
+    ([("", ("en",))], "filter key must be a non-empty string"),
+    ([("lang", ())], "filter 'lang' needs at least one value"),
+])  # fmt: skip
+def test_malformed_filters_are_query_errors(rules: RequestRules, filters, message) -> None:
+    with pytest.raises(QueryError, match=message):
+        rules.search("json", 3, "bm25", {}, filters)
+
+
+def test_filters_on_a_bundle_without_metadata_say_rebuild(engine) -> None:
+    import dataclasses
+
+    rules = dataclasses.replace(RequestRules.for_engine(engine, ServiceConfig()), filterable=False)
+    with pytest.raises(QueryError, match="without document metadata.*rebuild"):
         rules.search("json", 3, "bm25", {}, [("lang", ("en",))])
 
 

@@ -13,7 +13,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 from retrieval.errors import NotFoundError
 from retrieval.service.protos import retrieval_pb2 as pb
 
-from .conftest import QUERIES
+from .conftest import DOCS, QUERIES
 from .fakes import ScriptedEngine
 from .harness import ServerThread
 
@@ -137,16 +137,33 @@ def test_an_unreachable_generator_endpoint_is_unavailable(engine, free_port_fact
     pb.SearchRequest(query="json", mode="hybrid", params=pb.SearchParams(dense_weight=2.0)),
     pb.SearchRequest(query="json", mode="dense", params=pb.SearchParams(ef_search=16)),  # flat index
     pb.SearchRequest(query="json", mode="bm25", params=pb.SearchParams(rrf_k=3)),
-    pb.SearchRequest(query="json", filters=[pb.Filter(key="lang", values=["en"])]),
-], ids=["empty", "k", "mode", "long", "fusion", "weight", "index-param", "mode-param", "filters"])  # fmt: skip
+    pb.SearchRequest(query="json", filters=[pb.Filter(key="lang", values=[])]),
+    pb.SearchRequest(query="json", filters=[pb.Filter(key="", values=["en"])]),
+], ids=["empty", "k", "mode", "long", "fusion", "weight", "index-param", "mode-param", "filter-values",
+        "filter-key"])  # fmt: skip
 def test_bad_requests_are_invalid_argument(stub, request_) -> None:
     assert _code(stub.Search, request_) is grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_filters_say_they_are_unsupported(stub) -> None:
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid", "prefilter"])
+def test_search_with_filters_returns_only_matching_documents(stub, engine, mode) -> None:
+    group_b = {d.id for d in DOCS if d.metadata["group"] == "b"}
+    filters = [pb.Filter(key="group", values=["b"]), pb.Filter(key="stdlib", values=["true"])]
+    reply = stub.Search(pb.SearchRequest(query="the module", k=10, mode=mode, filters=filters), timeout=TIMEOUT)
+    got = [h.document_id for h in reply.hits]
+    assert got and set(got) <= group_b
+    want = engine.search("the module", 10, mode, filters={"group": ["b"], "stdlib": ["true"]})
+    assert got == [h.doc_id for h in want.hits]
+    none = stub.Search(pb.SearchRequest(query="json", mode=mode, filters=[pb.Filter(key="lang", values=["en"])]),
+                       timeout=TIMEOUT)  # fmt: skip
+    assert list(none.hits) == []
+
+
+def test_malformed_filters_say_what_is_wrong(stub) -> None:
     with pytest.raises(grpc.RpcError) as info:
-        stub.Search(pb.SearchRequest(query="json", filters=[pb.Filter(key="lang", values=["en"])]), timeout=TIMEOUT)
-    assert "filters are not supported by this bundle" in info.value.details()
+        stub.Search(pb.SearchRequest(query="json", filters=[pb.Filter(key="lang", values=[])]), timeout=TIMEOUT)
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "filter 'lang' needs at least one value" in info.value.details()
 
 
 def test_bytes_that_are_no_message_are_invalid_argument(channel) -> None:
