@@ -59,3 +59,21 @@ def test_bench_compress_bad_input(tmp_path: Path):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     assert_one_line_error(run("bench", "compress", str(bad)), "bad.json")
+
+
+def test_ask_filter_keeps_sources_to_matching_documents(tmp_path: Path):
+    rows = [
+        {"_id": "py-json", "title": "json", "text": "The json module parses JSON text with json.loads.", "lang": "python"},
+        {"_id": "js-json", "title": "JSON.parse", "text": "JSON.parse parses JSON text into an object.", "lang": "javascript"},
+        {"_id": "py-files", "title": "files", "text": "Iterate over a file object to read it line by line.", "lang": "python"},
+    ]
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", rows)
+    proc = run("index", str(corpus), "--out", str(tmp_path / "bundle"), "--no-dense", "--json")
+    assert proc.returncode == 0, proc.stderr
+    for lang, allowed in (("javascript", {"js-json"}), ("python", {"py-json", "py-files"})):
+        proc = run("ask", str(tmp_path / "bundle"), "How do I parse JSON text?", "--filter", f"lang={lang}",
+                   "--max-tokens", "8", "--json")
+        assert proc.returncode == 0, proc.stderr
+        sources = {s["doc_id"] for s in json.loads(proc.stdout)["sources"]}
+        assert sources and sources <= allowed
+    assert_one_line_error(run("ask", str(tmp_path / "bundle"), "q", "--filter", "lang"), "KEY=VALUE")
