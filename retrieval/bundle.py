@@ -3,6 +3,13 @@
 Writing goes to a hidden temporary sibling directory that is renamed into place only once every
 file and the manifest are on disk, so a crash mid-build never leaves a half bundle under the
 final name. Opening checks the manifest's format and version and the sha256 of every file.
+
+Updates (``retrieval.updates``) add versions in place: new files go to a new subdirectory, then
+``commit_version`` replaces ``manifest.json`` in one ``os.replace``. The manifest names every
+file of its version, so a crash before that rename leaves the previous version exactly as it was,
+and one after it leaves the new one complete. The previous manifest is kept as
+``manifest.prev.json`` and its files are kept until the next commit, so a reader that opened the
+previous version a moment before the commit still finds every file.
 """
 
 from __future__ import annotations
@@ -24,6 +31,10 @@ from .errors import BundleError
 FORMAT = "retrieval-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+PREVIOUS_MANIFEST = "manifest.prev.json"
+LOCK_FILE = ".update.lock"
+# Top-level entries of a bundle directory that are never garbage: the manifests and the lock.
+_KEEP = {MANIFEST, PREVIOUS_MANIFEST, LOCK_FILE}
 
 
 def sha256_file(path: Path) -> str:
@@ -79,7 +90,13 @@ def write_manifest(directory: Path, info: dict[str, Any]) -> dict[str, Any]:
     for file in sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST):
         rel = file.relative_to(directory).as_posix()
         files[rel] = {"sha256": sha256_file(file), "bytes": file.stat().st_size}
-    manifest = {
+    manifest = new_manifest(info, files)
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False), encoding="utf-8")
+    return manifest
+
+
+def new_manifest(info: dict[str, Any], files: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -87,8 +104,103 @@ def write_manifest(directory: Path, info: dict[str, Any]) -> dict[str, Any]:
         **info,
         "files": files,
     }
-    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False), encoding="utf-8")
-    return manifest
+
+
+def file_entries(root: Path, directory: Path) -> dict[str, dict[str, Any]]:
+    """Manifest entries (path relative to ``root`` -> sha256, bytes) of every file under ``directory``."""
+    entries = {}
+    for file in sorted(p for p in directory.rglob("*") if p.is_file()):
+        entries[file.relative_to(root).as_posix()] = {"sha256": sha256_file(file), "bytes": file.stat().st_size}
+    return entries
+
+
+@contextlib.contextmanager
+def update_lock(root: Path) -> Iterator[None]:
+    """Hold the bundle's update lock (one writer at a time, across processes); fail fast if taken.
+
+    An flock dies with its process, so a killed update never leaves the bundle locked.
+    """
+    import fcntl
+
+    from .errors import UpdateConflictError
+
+    with open(root / LOCK_FILE, "a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UpdateConflictError(f"another update of {root} is running (it holds {root / LOCK_FILE})") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def new_version_dir(root: Path, prefix: str, version: int) -> Path:
+    """A fresh hidden directory inside ``root`` to write a version's new files into."""
+    tmp = root / f".{prefix}-{version}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    return tmp
+
+
+def seal_version_dir(tmp: Path) -> Path:
+    """fsync a filled ``new_version_dir`` and give it its final (still unreferenced) name."""
+    _fsync_tree(tmp)
+    name = tmp.name.lstrip(".").replace(".tmp-", "-", 1)
+    final = tmp.parent / name
+    os.rename(tmp, final)
+    _fsync_dir(tmp.parent)
+    return final
+
+
+def commit_version(root: Path, manifest: dict[str, Any]) -> None:
+    """Make ``manifest`` the bundle's current version in one atomic rename, then collect garbage.
+
+    Call with the update lock held. Every file the manifest lists must already be on disk.
+    """
+    current = root / MANIFEST
+    previous_text = current.read_bytes()
+    _atomic_write(root / PREVIOUS_MANIFEST, previous_text)
+    _atomic_write(current, json.dumps(manifest, indent=2, sort_keys=False).encode("utf-8"))
+    collect_garbage(root)
+
+
+def collect_garbage(root: Path) -> list[str]:
+    """Delete top-level entries neither the current nor the previous manifest references.
+
+    Call with the update lock held: any other temporary directory then belongs to a writer that
+    died. Returns the names removed.
+    """
+    keep = set(_KEEP)
+    for name in (MANIFEST, PREVIOUS_MANIFEST):
+        try:
+            files = json.loads((root / name).read_text(encoding="utf-8")).get("files", {})
+        except (OSError, ValueError):
+            continue
+        keep.update(rel.split("/", 1)[0] for rel in files)
+    removed = []
+    for entry in sorted(root.iterdir()):
+        if entry.name in keep:
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry.name)
+    return removed
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
 
 
 def read_manifest(path: str | Path, verify: bool = True) -> dict[str, Any]:

@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", type=_override, default=[],
                    metavar="KEY=VALUE", help="override a config value, e.g. --set bm25.k1=1.2")
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle at --out")
+    p.add_argument("--store", metavar="DSN",
+                   help="keep chunk text in PostgreSQL at this postgresql:// DSN instead of the bundle (its password "
+                        "is never recorded: opening takes it from $RETRIEVAL_STORE_DSN, $PGPASSWORD or ~/.pgpass)")
+    p.add_argument("--store-schema", default="retrieval", help="PostgreSQL schema for --store tables (default retrieval)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("search", help="search a bundle")
@@ -105,8 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     from .service.main import add_serve_parser  # argparse only: grpc is imported when it runs
+    from .updates.commands import add_update_parsers
 
     add_serve_parser(sub)
+    add_update_parsers(sub)
 
     bench = sub.add_parser("bench", help="benchmarks against the libraries people use instead")
     bench_sub = bench.add_subparsers(dest="bench", required=True, parser_class=_Parser)
@@ -187,7 +193,15 @@ def cmd_index(args: argparse.Namespace) -> int:
     config = IndexConfig.from_toml(args.config, overrides) if args.config else IndexConfig.from_dict({}, overrides)
     corpus = _corpus_arg(args.corpus, args.sql)
     started = time.perf_counter()
-    engine = Engine.build(corpus, args.out, config, overwrite=args.overwrite, progress=sys.stderr.isatty())
+    engine = Engine.build(
+        corpus,
+        args.out,
+        config,
+        overwrite=args.overwrite,
+        progress=sys.stderr.isatty(),
+        store=args.store,
+        store_schema=args.store_schema,
+    )
     seconds = time.perf_counter() - started
     counts = engine.counts
     result = {"chunks": counts["chunks"], "documents": counts["documents"], "seconds": seconds, "dir": str(args.out)}
@@ -496,7 +510,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return run_serve(args)
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "eval": cmd_eval, "ask": cmd_ask, "serve": cmd_serve}
+def _update_command(name: str):
+    def run(args: argparse.Namespace) -> int:
+        from .updates import commands
+
+        return getattr(commands, f"cmd_{name}")(args)
+
+    return run
+
+
+COMMANDS = {
+    "index": cmd_index,
+    "search": cmd_search,
+    "eval": cmd_eval,
+    "ask": cmd_ask,
+    "serve": cmd_serve,
+    **{name: _update_command(name) for name in ("update", "sync", "compact")},
+}
 def cmd_bench_load(args: argparse.Namespace) -> int:
     from .bench.load import cmd_bench_load as run_load
 

@@ -68,23 +68,37 @@ def build_dense(directory: Path, vectors: np.ndarray, embedder: Any, config: Vec
     }
 
 
-def open_dense(directory: Path, section: dict[str, Any], config: EmbeddingConfig, embedder: Any = None) -> DenseSide:
-    """The dense side of a bundle; ``embedder`` reuses one already loaded (right after a build)."""
+def open_dense(
+    directory: Path, section: dict[str, Any], config: EmbeddingConfig, embedder: Any = None, delta_dir: Path | None = None
+) -> DenseSide:
+    """The dense side of a bundle; ``embedder`` reuses one already loaded (right after a build).
+
+    ``delta_dir``: an updated version's delta, whose vector index holds every vector (base and
+    added) and whose ``vectors.npy`` holds the added chunks' rows, read after the base's.
+    """
     from .embedding import CachedEmbedder
     from .vector import load_index
 
     embedder = CachedEmbedder(embedder or make_embedder(config))  # query embeddings are LRU-cached
     _check_same_embedder(section.get("embedder", {}), embedder.describe(), directory)
-    index = load_index(directory / INDEX_FILE)
-    try:
-        vectors = np.load(directory / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise BundleError(f"cannot read {directory / VECTORS_FILE}: {exc}") from None
+    index = load_index((delta_dir or directory) / INDEX_FILE)
+    vectors: Any = _load_vectors(directory / VECTORS_FILE)
+    if delta_dir is not None:
+        from .updates.layers import StackedRows
+
+        vectors = StackedRows(vectors, _load_vectors(delta_dir / VECTORS_FILE))
     if vectors.ndim != 2 or vectors.shape != (section.get("count"), section.get("dim")) or vectors.dtype != np.float32:
         raise BundleError(f"{directory / VECTORS_FILE} does not match the manifest (shape {vectors.shape}, {vectors.dtype})")
     if index.ntotal != vectors.shape[0]:
-        raise BundleError(f"{directory / INDEX_FILE} holds {index.ntotal} vectors, the bundle {vectors.shape[0]}")
+        raise BundleError(f"{(delta_dir or directory) / INDEX_FILE} holds {index.ntotal} vectors, the bundle {vectors.shape[0]}")
     return DenseSide(embedder=embedder, index=index, vectors=vectors)
+
+
+def _load_vectors(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"cannot read {path}: {exc}") from None
 
 
 def _check_same_embedder(built: dict[str, Any], here: dict[str, Any], directory: Path) -> None:

@@ -9,10 +9,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import json
 import time
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -25,11 +27,14 @@ from .errors import CorpusError, QueryError
 from .keyword import BM25, BM25Builder
 from .search import Planner
 from .search.filters import METADATA_FILE, FilterSpec, MetadataIndex, MetadataWriter, normalize_filters
-from .stores import ChunkStore, ParquetChunkStore, ParquetChunkWriter
+from .ingest.content_hash import document_hash
+from .stores import ChunkStore, make_chunk_writer
+from .updates.documents import DOCUMENTS_FILE, BaseDocumentsWriter
 from .text import Analyzer
 from .types import Document, Hit, SearchResult, StageTimings
 
 MAX_K = 10_000
+STORE_CLOSE_GRACE_S = 60.0  # a replaced chunk store stays open this long for searches still using it
 CHUNKS_FILE = "chunks.parquet"
 BM25_DIR = "bm25"
 
@@ -41,19 +46,35 @@ Filters = Mapping[str, Any] | Sequence[Any] | None
 class Engine:
     """An opened index bundle. Thread-safe for concurrent searches."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any], store: ChunkStore, planner: Planner) -> None:
+    def __init__(
+        self,
+        path: Path,
+        manifest: dict[str, Any],
+        store: ChunkStore,
+        planner: Planner,
+        live: np.ndarray | None = None,
+        metadata: MetadataIndex | None = None,
+    ) -> None:
         self.path = path
         self.manifest = manifest
         self.store = store
         self.planner = planner
+        # Sorted int64 ids of the live chunks of an updated bundle (deleted ones are tombstones
+        # still in the indexes), or None when every chunk is live.
+        self.live = live
         # The context compressor's sentence index (dense bundles built with sentences), or None.
         self.sentences: Any = None
         # Allowed chunk ids per metadata filter (LRU-cached); bundles from before metadata was
         # stored have none, and filtering them raises QueryError.
-        section = manifest.get("metadata")
-        self.metadata = MetadataIndex(path / METADATA_FILE if section else None, store.all_doc_ids)
+        if metadata is None:
+            section = manifest.get("metadata")
+            metadata = MetadataIndex(path / METADATA_FILE if section else None, store.all_doc_ids, live=live)
+        self.metadata = metadata
+        # What one search reads, swapped as one attribute when an update or refresh switches
+        # versions, so a search never mixes the indexes of one version with the store of another.
+        self._current = (planner, store, live, metadata)
         # The manifest lists every file's sha256, so its digest names the bundle's contents.
-        self.version = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode("utf-8")).hexdigest()
+        self.version = _digest(manifest)
 
     @property
     def bm25(self) -> BM25:
@@ -75,10 +96,14 @@ class Engine:
         *,
         overwrite: bool = False,
         progress: bool = False,
+        store: str | None = None,
+        store_schema: str = "retrieval",
     ) -> "Engine":
         """Index ``corpus`` (a path, ``"demo"``, or Documents) into a bundle at ``path``.
 
         The bundle appears at ``path`` only when complete; a failure leaves ``path`` untouched.
+        ``store``: a ``postgresql://`` DSN to keep the chunk text in PostgreSQL (tables in
+        ``store_schema``) instead of the bundle's ``chunks.parquet``.
         """
         from . import dense_index
         from .context.sentence_index import SENTENCES_DIR, SentenceIndexBuilder
@@ -95,74 +120,92 @@ class Engine:
         embedder = dense_index.make_embedder(config.embedding) if config.dense else None
         embed_texts: list[str] = []
         sentences = SentenceIndexBuilder() if embedder is not None and config.sentences else None
-        with bundle.writing(path, overwrite=overwrite) as tmp:
-            writer = ParquetChunkWriter(tmp / CHUNKS_FILE)
-            builder = BM25Builder(analyzer, config.bm25)
-            metadata = MetadataWriter(tmp / METADATA_FILE)
-            docs = _UniqueDocuments(_open_corpus(corpus), metadata)
-            t0 = time.perf_counter()
-            with _progress(progress, _count_hint(corpus)) as bar:
-                # Chunking (tokenizer-bound, GIL released) overlaps with analysis and writing.
-                for chunk in prefetch(chunker.chunk_many(_ticking(docs, bar))):
-                    writer.add(chunk)
-                    # Title and text joined by whitespace: the sequence the chunk budget counted.
-                    text = f"{chunk.title}\n{chunk.text}" if config.chunker.include_title else chunk.text
-                    builder.add(text)
-                    if embedder is not None:
-                        embed_texts.append(text)
-                    if sentences is not None:
-                        sentences.add(chunk.text, chunk.title if config.chunker.include_title else "")
-            n_chunks = writer.close()
-            metadata_section = metadata.close()
-            stages["read_chunk_analyze_s"] = time.perf_counter() - t0
-            if n_chunks == 0:
-                raise CorpusError(f"corpus {_describe(corpus)} has no documents with text to index")
-            t0 = time.perf_counter()
-            bm25 = builder.build()
-            bm25.save(tmp / BM25_DIR)
-            stages["bm25_s"] = time.perf_counter() - t0
-            dense = None
-            if embedder is not None:
+        writer: Any = None
+        try:
+            with bundle.writing(path, overwrite=overwrite) as tmp:
+                writer, store_section = make_chunk_writer(tmp, store, schema=store_schema, bundle=uuid.uuid4().hex)
+                builder = BM25Builder(analyzer, config.bm25)
+                metadata = MetadataWriter(tmp / METADATA_FILE)
+                hashes = BaseDocumentsWriter(tmp / DOCUMENTS_FILE)
+                docs = _UniqueDocuments(_open_corpus(corpus), metadata, hashes)
                 t0 = time.perf_counter()
-                vectors = dense_index.embed_all(embedder, _progress_iter(embed_texts, progress, "embedding"))
-                stages["embed_s"] = time.perf_counter() - t0
+                with _progress(progress, _count_hint(corpus)) as bar:
+                    # Chunking (tokenizer-bound, GIL released) overlaps with analysis and writing.
+                    for chunk in prefetch(chunker.chunk_many(_ticking(docs, bar))):
+                        writer.add(chunk)
+                        # Title and text joined by whitespace: the sequence the chunk budget counted.
+                        text = f"{chunk.title}\n{chunk.text}" if config.chunker.include_title else chunk.text
+                        builder.add(text)
+                        if embedder is not None:
+                            embed_texts.append(text)
+                        if sentences is not None:
+                            sentences.add(chunk.text, chunk.title if config.chunker.include_title else "")
+                n_chunks = writer.close()
+                metadata_section = metadata.close()
+                hashes.close()
+                stages["read_chunk_analyze_s"] = time.perf_counter() - t0
+                if n_chunks == 0:
+                    raise CorpusError(f"corpus {_describe(corpus)} has no documents with text to index")
                 t0 = time.perf_counter()
-                dense = dense_index.build_dense(tmp, vectors, embedder, config.vector)
-                stages["vector_index_s"] = time.perf_counter() - t0
-            sentences_section = None
-            if sentences is not None:
-                t0 = time.perf_counter()
-                sentences_section = sentences.write(tmp / SENTENCES_DIR, embedder)
-                stages["sentences_s"] = time.perf_counter() - t0
-            bundle.write_manifest(
-                tmp,
-                {
-                    "config": config.to_dict(),
-                    "analyzer": analyzer.describe(),
-                    "tokenizer": {"model_id": counter.model_id, "sha256": counter.fingerprint},
-                    "bm25": {**asdict(config.bm25), "avgdl": float(bm25.index.avgdl)},
-                    "counts": {
-                        "documents": docs.count,
-                        "chunks": n_chunks,
-                        "terms": len(bm25.vocabulary),
-                        "postings": int(bm25.index.total_postings),
+                bm25 = builder.build()
+                bm25.save(tmp / BM25_DIR)
+                stages["bm25_s"] = time.perf_counter() - t0
+                dense = None
+                if embedder is not None:
+                    t0 = time.perf_counter()
+                    vectors = dense_index.embed_all(embedder, _progress_iter(embed_texts, progress, "embedding"))
+                    stages["embed_s"] = time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    dense = dense_index.build_dense(tmp, vectors, embedder, config.vector)
+                    stages["vector_index_s"] = time.perf_counter() - t0
+                sentences_section = None
+                if sentences is not None:
+                    t0 = time.perf_counter()
+                    sentences_section = sentences.write(tmp / SENTENCES_DIR, embedder)
+                    stages["sentences_s"] = time.perf_counter() - t0
+                bundle.write_manifest(
+                    tmp,
+                    {
+                        "config": config.to_dict(),
+                        "analyzer": analyzer.describe(),
+                        "tokenizer": {"model_id": counter.model_id, "sha256": counter.fingerprint},
+                        "bm25": {**asdict(config.bm25), "avgdl": float(bm25.index.avgdl)},
+                        "counts": {
+                            "documents": docs.count,
+                            "chunks": n_chunks,
+                            "terms": len(bm25.vocabulary),
+                            "postings": int(bm25.index.total_postings),
+                        },
+                        "dense": dense,
+                        "store": store_section,
+                        "metadata": metadata_section,
+                        "sentences": sentences_section,
+                        "source": _describe(corpus),
+                        # A PostgreSQL query and its watermark (largest updated_at): where `retrieval sync` starts.
+                        "sync": corpus.sync_section() if hasattr(corpus, "sync_section") else None,
+                        "build_seconds": round(time.perf_counter() - started, 3),
+                        "build_stages_s": {k: round(v, 3) for k, v in stages.items()},
                     },
-                    "dense": dense,
-                    "metadata": metadata_section,
-                    "sentences": sentences_section,
-                    "source": _describe(corpus),
-                    "build_seconds": round(time.perf_counter() - started, 3),
-                    "build_stages_s": {k: round(v, 3) for k, v in stages.items()},
-                },
-            )
+                )
+        except BaseException:
+            if writer is not None:  # chunk rows written to PostgreSQL under the new, unreferenced key
+                with contextlib.suppress(Exception):
+                    writer.abort()
+            raise
         # Just written and hashed: skip re-verifying, and keep the embedder already loaded.
-        return cls._open(Path(path), verify=False, faiss_threads=1, embedder=embedder)
+        return cls._open(Path(path), verify=False, faiss_threads=1, embedder=embedder, store_dsn=store)
 
     # -- opening --------------------------------------------------------------------------
 
     @classmethod
     def open(
-        cls, path: str | Path, *, verify: bool = True, faiss_threads: int | None = 1, embedding_threads: int | None = None
+        cls,
+        path: str | Path,
+        *,
+        verify: bool = True,
+        faiss_threads: int | None = 1,
+        embedding_threads: int | None = None,
+        store_dsn: str | None = None,
     ) -> "Engine":
         """Open a bundle; ``verify`` checks every file's sha256 against the manifest.
 
@@ -174,40 +217,114 @@ class Engine:
 
         ``embedding_threads`` overrides the bundle's embedder threads per call (``embedding.threads``)
         for this process: a server running many calls at once wants 1 (see ``retrieval serve``).
+
+        ``store_dsn``: for a bundle whose chunk text lives in PostgreSQL, the DSN to reach it
+        (the manifest records it without its password; see ``retrieval.stores.open_chunk_store``).
         """
-        return cls._open(Path(path), verify=verify, faiss_threads=faiss_threads, embedding_threads=embedding_threads)
+        return cls._open(
+            Path(path),
+            verify=verify,
+            faiss_threads=faiss_threads,
+            embedding_threads=embedding_threads,
+            store_dsn=store_dsn,
+        )
 
     @classmethod
     def _open(
-        cls, root: Path, *, verify: bool, faiss_threads: int | None, embedder: Any = None, embedding_threads: int | None = None
+        cls,
+        root: Path,
+        *,
+        verify: bool,
+        faiss_threads: int | None,
+        embedder: Any = None,
+        embedding_threads: int | None = None,
+        store_dsn: str | None = None,
     ) -> "Engine":
         from .config import IndexConfig
+        from .updates.opening import open_version
 
         manifest = bundle.read_manifest(root, verify=verify)
         config = IndexConfig.from_dict(manifest.get("config", {}))
         if embedding_threads is not None:
             config = dataclasses.replace(config, embedding=dataclasses.replace(config.embedding, threads=embedding_threads))
-        store = ParquetChunkStore(root / CHUNKS_FILE)
-        bm25 = BM25.load(root / BM25_DIR)
-        dense = None
-        if manifest.get("dense"):
-            from . import dense_index
+        parts = open_version(root, manifest, config, embedder=embedder, store_dsn=store_dsn)
+        if parts.dense is not None and faiss_threads is not None:
+            from .vector import set_num_threads
 
-            dense = dense_index.open_dense(root, manifest["dense"], config.embedding, embedder)
-            if faiss_threads is not None:
-                from .vector import set_num_threads
-
-                set_num_threads(faiss_threads)
-        engine = cls(root, manifest, store, Planner(bm25, dense, config.search))
-        if manifest.get("sentences"):
-            from .context.sentence_index import SentenceIndex
-
-            engine.sentences = SentenceIndex.open(root, manifest["sentences"], int(manifest["counts"]["chunks"]))
+            set_num_threads(faiss_threads)
+        engine = cls(root, manifest, parts.store, Planner(parts.bm25, parts.dense, config.search), parts.live, parts.metadata)
+        engine.sentences = parts.sentences
+        engine._store_dsn = store_dsn
         return engine
 
     @property
     def counts(self) -> dict[str, int]:
+        """Live documents and chunks, terms and postings of the current version."""
         return dict(self.manifest["counts"])
+
+    # -- updating -------------------------------------------------------------------------
+
+    def upsert(self, documents: Iterable[Document], *, force: bool = False) -> "UpdateReport":
+        """Add or replace ``documents`` as a new bundle version, then search that version.
+
+        A document whose id exists is replaced (its old chunks become tombstones); one whose
+        content hash (title, text, metadata) is unchanged is skipped unless ``force``. The new
+        version is committed atomically: a crash at any point leaves the previous one intact.
+        """
+        from .updates import apply_update
+
+        report = apply_update(self.path, upserts=documents, force=force, engine=self)
+        self._reload()
+        return report
+
+    def delete(self, doc_ids: Iterable[str]) -> "UpdateReport":
+        """Delete documents by id as a new bundle version; unknown ids are reported, not errors."""
+        from .updates import apply_update
+
+        report = apply_update(self.path, deletes=doc_ids, engine=self)
+        self._reload()
+        return report
+
+    def compact(self) -> "UpdateReport":
+        """Rewrite the bundle without tombstones (no re-embedding) as a new version."""
+        from .updates import compact
+
+        report = compact(self.path, engine=self)
+        self._reload()
+        return report
+
+    def refresh(self) -> bool:
+        """Switch to the bundle's current version if another process committed a newer one
+        (``retrieval sync``, ``update``, ``compact``); True when it switched. Cheap when nothing
+        changed (one small file read). Searches running meanwhile finish on the version they began."""
+        try:
+            on_disk = bundle.read_manifest(self.path, verify=False)
+        except Exception:  # mid-rebuild or unreadable: keep serving what is open
+            return False
+        if _digest(on_disk) == self.version:
+            return False
+        self._reload()
+        return True
+
+    def _reload(self) -> None:
+        """Switch this engine to the bundle's current version (after an update through it)."""
+        dense = self.planner.dense
+        fresh = type(self)._open(
+            self.path,
+            verify=False,
+            faiss_threads=None,
+            embedder=getattr(dense.embedder, "embedder", None) if dense is not None else None,
+            store_dsn=getattr(self, "_store_dsn", None),
+        )
+        old_store = self.store
+        self.__dict__.update(fresh.__dict__)
+        if old_store is not self.store and hasattr(old_store, "close"):
+            # Searches that began on the old version may still read from it: close it later.
+            import threading
+
+            timer = threading.Timer(STORE_CLOSE_GRACE_S, old_store.close)
+            timer.daemon = True
+            timer.start()
 
     # -- searching ------------------------------------------------------------------------
 
@@ -230,18 +347,31 @@ class Engine:
         ``filters``: document metadata the hits must have, ``{"key": ["v1", "v2"], ...}`` (AND
         over keys, IN over values; see ``retrieval.search.filters``), applied before scoring.
         """
+        return self._retrieve(self._current, query, k, mode, params, query_vector, filters)
+
+    def _retrieve(
+        self,
+        view: tuple[Any, ...],
+        query: str,
+        k: int,
+        mode: str,
+        params: Mapping[str, Any] | None,
+        query_vector: np.ndarray | None,
+        filters: Filters,
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
         _check_query(query, k)
         spec = normalize_filters(filters)
+        planner, _, live, metadata = view
         if not spec:
-            return self.planner.retrieve(query, int(k), mode, params, query_vector)
+            return planner.retrieve(query, int(k), mode, params, query_vector, live)
         t0 = time.perf_counter_ns()
-        allowed = self.allowed_chunks(spec)
+        allowed = metadata.allowed(spec)
         filter_ms = (time.perf_counter_ns() - t0) / 1e6
-        ids, scores, stages = self.planner.retrieve(query, int(k), mode, params, query_vector, allowed)
+        ids, scores, stages = planner.retrieve(query, int(k), mode, params, query_vector, allowed)
         return ids, scores, {"filter": filter_ms, **stages}
 
     def allowed_chunks(self, filters: Filters | FilterSpec) -> np.ndarray:
-        """Sorted int64 ids of the chunks whose document matches ``filters`` (read-only, cached)."""
+        """Sorted int64 ids of the live chunks whose document matches ``filters`` (read-only, cached)."""
         return self.metadata.allowed(normalize_filters(filters))
 
     def search(
@@ -254,9 +384,10 @@ class Engine:
         filters: Filters = None,
     ) -> SearchResult:
         """The ``k`` best chunks for ``query`` with their text, best first (``filters``: see ``retrieve``)."""
-        ids, scores, stages = self.retrieve(query, k, mode, params, query_vector, filters)
+        view = self._current  # one version for the ids and the text, even if an update swaps it
+        ids, scores, stages = self._retrieve(view, query, k, mode, params, query_vector, filters)
         t0 = time.perf_counter_ns()
-        chunks = self.store.get(ids)
+        chunks = view[1].get(ids)
         stages["fetch"] = (time.perf_counter_ns() - t0) / 1e6
         hits = tuple(
             Hit(chunk=int(i), id=c.id, doc_id=c.doc_id, score=float(s), text=c.text, title=c.title)
@@ -274,17 +405,18 @@ class Engine:
         """
         for query in queries:
             _check_query(query, k)
-        if mode != "bm25" or normalize_filters(filters):
+        planner, store, live, _ = self._current
+        if mode != "bm25" or normalize_filters(filters) or live is not None:  # deletions: filtered per query
             return [self.search(q, k, mode, filters=filters) for q in queries]
         if not queries:
             return []
         t0 = time.perf_counter_ns()
-        terms = [self.bm25.query_ids(q) for q in queries]
+        terms = [planner.keyword.query_ids(q) for q in queries]
         t1 = time.perf_counter_ns()
-        ids, scores, counts = self.bm25.search_terms_batch(terms, k, n_threads)
+        ids, scores, counts = planner.keyword.search_terms_batch(terms, k, n_threads)
         t2 = time.perf_counter_ns()
         flat = np.concatenate([ids[i, : counts[i]] for i in range(len(queries))])
-        chunks = iter(self.store.get(flat))
+        chunks = iter(store.get(flat))
         t3 = time.perf_counter_ns()
         n = len(queries)
         stages = StageTimings({"analyze": (t1 - t0) / 1e6 / n, "bm25": (t2 - t1) / 1e6 / n, "fetch": (t3 - t2) / 1e6 / n})
@@ -326,18 +458,23 @@ class Engine:
         self, query: str, k: int = 10, mode: str = "bm25", params: Mapping[str, Any] | None = None, filters: Filters = None
     ) -> tuple[list[tuple[str, float]], dict[str, float]]:
         """The ``k`` best documents, a document scoring as its best chunk."""
-        n_chunks = len(self.store)
+        view = self._current
+        n_chunks = len(view[1])
         want = min(max(k * 2, k + 10), n_chunks, MAX_K)
         while True:
-            ids, scores, stages = self.retrieve(query, want, mode, params, filters=filters)
+            ids, scores, stages = self._retrieve(view, query, want, mode, params, None, filters)
             best: dict[str, float] = {}
-            for doc_id, score in zip(self.store.doc_ids(ids), scores.tolist()):
+            for doc_id, score in zip(view[1].doc_ids(ids), scores.tolist()):
                 if doc_id not in best:  # chunks come best first, so the first is the doc's best
                     best[doc_id] = score
             # Enough distinct documents, or nothing more to fetch: the ranking is exact.
             if len(best) >= k or len(ids) < want or want >= min(n_chunks, MAX_K):
                 return list(best.items())[:k], stages
             want = min(want * 4, n_chunks, MAX_K)
+
+
+def _digest(manifest: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def _check_query(query: str, k: int) -> None:
@@ -348,11 +485,13 @@ def _check_query(query: str, k: int) -> None:
 
 
 class _UniqueDocuments:
-    """Passes documents through, counting them and rejecting a repeated id."""
+    """Passes documents through, counting them, recording their metadata and content hashes,
+    and rejecting a repeated id."""
 
-    def __init__(self, docs: Iterable[Document], metadata: MetadataWriter | None = None) -> None:
+    def __init__(self, docs: Iterable[Document], metadata: MetadataWriter, hashes: BaseDocumentsWriter) -> None:
         self._docs = docs
         self._metadata = metadata
+        self._hashes = hashes
         self._seen: set[str] = set()
         self.count = 0
 
@@ -362,8 +501,9 @@ class _UniqueDocuments:
                 raise CorpusError(f"duplicate document id {doc.id!r}")
             self._seen.add(doc.id)
             self.count += 1
-            if self._metadata is not None and doc.metadata:
+            if doc.metadata:
                 self._metadata.add(doc.id, doc.metadata)
+            self._hashes.add(doc.id, document_hash(doc))
             yield doc
 
 

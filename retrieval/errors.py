@@ -34,3 +34,7 @@ class NotFoundError(RetrievalError, LookupError):
 class StoreUnavailableError(RetrievalError):
     """A chunk store or corpus database cannot be reached (server down, connection lost after
     retries, timed out); the message starts with ``UNAVAILABLE:`` and says what happened."""
+
+
+class UpdateConflictError(RetrievalError):
+    """Another process is updating the same index bundle right now; retry when it is done."""

@@ -5,13 +5,16 @@ deliberately slow and simple: tests compare the native index against them exactl
 same order), the way bm25s is tested against rank_bm25. They follow rank_bm25's arithmetic
 operation by operation, so the ``okapi`` variant equals ``rank_bm25.BM25Okapi`` bit for bit when
 term ids are numbered in first-occurrence order (as ``retrieval.keyword`` numbers them).
+
+With ``stats``, the reference scores a segment of a larger corpus the way
+``BM25Index.from_arrays(..., stats=...)`` does: N, avgdl and df come from the corpus.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -50,11 +53,17 @@ def bm25_scores_reference(
     k1: float = 1.5,
     b: float = 0.75,
     epsilon: float = 0.25,
+    *,
+    stats: Mapping[str, Any] | None = None,
 ) -> np.ndarray:
     """Dense BM25 scores of every document for ``query`` (term ids), float64.
 
     Each query position adds its term's contribution to the documents containing it, in query
     order starting from 0.0 (a repeated term counts once per occurrence): rank_bm25's loop.
+
+    ``stats`` (``{"n_docs": int, "total_tokens": int, "df": sequence indexed by term id}``, as
+    ``BM25Index.from_arrays`` takes it) scores ``docs`` as a segment of that corpus: N, avgdl and
+    idf come from ``stats``; without it, from ``docs`` themselves.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; use one of {VARIANTS}")
@@ -63,14 +72,22 @@ def bm25_scores_reference(
     if n_docs == 0:
         return scores
     doc_len = np.array([len(d) for d in docs], dtype=np.int64)
-    avgdl = int(doc_len.sum()) / n_docs
-    if avgdl == 0:  # every document is empty: nothing can match
-        return scores
     tf = [Counter(d) for d in docs]
-    df = Counter(t for counts in tf for t in counts)
-    idf = _idf_table(df, n_docs, variant, epsilon)
-    # Same association as rank_bm25: k1 * ((1 - b) + ((b * dl) / avgdl)).
-    norm = k1 * (1 - b + b * doc_len / avgdl)
+    if stats is None:
+        corpus_docs, total_tokens = n_docs, int(doc_len.sum())
+        df = Counter(t for counts in tf for t in counts)
+    else:
+        corpus_docs, total_tokens = int(stats["n_docs"]), int(stats["total_tokens"])
+        df = Counter({t: int(n) for t, n in enumerate(stats["df"]) if n > 0})
+    avgdl = total_tokens / corpus_docs if corpus_docs else 0.0
+    idf = _idf_table(df, corpus_docs, variant, epsilon)
+    if avgdl == 0:
+        # Every corpus document is empty; only a segment's dropped documents can match. The
+        # native index gives them the norm of an empty document.
+        norm = np.full(n_docs, k1 * (1 - b))
+    else:
+        # Same association as rank_bm25: k1 * ((1 - b) + ((b * dl) / avgdl)).
+        norm = k1 * (1 - b + b * doc_len / avgdl)
     for term in query:
         if term not in idf:
             continue

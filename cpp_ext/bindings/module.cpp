@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -105,10 +107,56 @@ PyIndex build(py::object doc_offsets, py::object tokens, long long vocab_size, c
     return out;
 }
 
-PyIndex from_arrays(py::object arrays, const std::string& variant, double k1, double b, double epsilon) {
+// A count in the stats dict: a Python or numpy integer >= 0.
+std::uint64_t stats_count(const py::dict& stats, const char* key) {
+    const std::string name = std::string("stats['") + key + "']";
+    py::object obj = stats[key];
+    PyObject* as_int = PyNumber_Index(obj.ptr());
+    if (as_int == nullptr) {
+        PyErr_Clear();
+        throw py::type_error(name + " must be an int, got " + std::string(py::str(py::type::of(obj).attr("__name__"))));
+    }
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(as_int, &overflow);
+    Py_DECREF(as_int);
+    if (overflow > 0) throw py::value_error(name + " is too large");
+    if (overflow < 0 || v < 0) throw py::value_error(name + " must be >= 0, got " + std::string(py::str(obj)));
+    return static_cast<std::uint64_t>(v);
+}
+
+// The optional corpus statistics of from_arrays(). Their df is only read while the index opens
+// (into its idf table), so `df_ref` holds it for that call alone, not for the index's lifetime.
+CorpusStats parse_stats(py::handle obj, py::object& df_ref) {
+    if (!py::isinstance<py::dict>(obj)) {
+        throw py::type_error("stats must be None or a dict {'n_docs': int, 'total_tokens': int, 'df': uint32 array}");
+    }
+    const auto dict = py::reinterpret_borrow<py::dict>(obj);
+    static const char* const keys[] = {"n_docs", "total_tokens", "df"};
+    for (const char* key : keys) {
+        if (!dict.contains(key)) throw py::value_error(std::string("stats is missing '") + key + "'");
+    }
+    for (auto item : dict) {
+        const std::string key = py::str(item.first);
+        if (std::none_of(std::begin(keys), std::end(keys), [&](const char* k) { return key == k; })) {
+            throw py::value_error("stats has an unknown key '" + key + "'; expected n_docs, total_tokens, df");
+        }
+    }
+    CorpusStats s;
+    s.n_docs = stats_count(dict, "n_docs");
+    s.total_tokens = stats_count(dict, "total_tokens");
+    df_ref = dict["df"];
+    s.df = view_1d<std::uint32_t>(df_ref, "stats['df']", /*value_errors_only=*/true);
+    return s;
+}
+
+PyIndex from_arrays(py::object arrays, const std::string& variant, double k1, double b, double epsilon,
+                    py::object stats) {
     if (!py::isinstance<py::dict>(arrays)) {
         throw py::type_error("arrays must be a dict of name -> numpy array, as returned by BM25Index.arrays()");
     }
+    std::optional<CorpusStats> corpus;
+    py::object stats_df;  // kept referenced while the GIL is released below
+    if (!stats.is_none()) corpus = parse_stats(stats, stats_df);
     const auto dict = py::reinterpret_borrow<py::dict>(arrays);
     const Params params{parse_variant(variant), k1, b, epsilon};
     PyIndex out;
@@ -125,7 +173,7 @@ PyIndex from_arrays(py::object arrays, const std::string& variant, double k1, do
     });
     {
         py::gil_scoped_release nogil;
-        out.core = BM25Index::open(views, params);
+        out.core = BM25Index::open(views, params, corpus ? &*corpus : nullptr);
     }
     return out;
 }
@@ -232,10 +280,21 @@ PYBIND11_MODULE(_native, m) {
                     "(rank_bm25.BM25Okapi). n_threads 0 = all cores.")
         .def_static("from_arrays", &from_arrays, py::arg("arrays"), py::arg("variant") = "lucene",
                     py::arg("k1") = 1.5, py::arg("b") = 0.75, py::arg("epsilon") = 0.25,
+                    py::arg("stats") = py::none(),
                     "Reopen an index from arrays() output without copying (np.load(mmap_mode='r') works). "
-                    "The arrays must not be modified afterwards. Raises ValueError on a corrupt set.")
+                    "The arrays must not be modified afterwards. Raises ValueError on a corrupt set.\n\n"
+                    "stats: None, or the statistics of a corpus this index is one segment of, "
+                    "{'n_docs': int, 'total_tokens': int, 'df': 1-D uint32 array over the corpus's term "
+                    "ids (len(df) >= vocab_size)}. The index then scores with N = n_docs, avgdl = "
+                    "total_tokens / n_docs and idf from that whole df (then cut to vocab_size), so its "
+                    "documents score exactly as in one index over the corpus; idf and block maxima are "
+                    "recomputed (one pass over the postings). n_docs, total_tokens and df() still "
+                    "describe the segment; avgdl is the corpus's. df is copied into the idf table, "
+                    "not kept. ValueError on inconsistent stats.")
         .def("arrays", &arrays_of,
-             "Read-only views of everything needed to reopen the index: name -> 1-D numpy array.")
+             "Read-only views of everything needed to reopen the index: name -> 1-D numpy array. "
+             "On an index opened with stats, 'idf', 'block_max' and 'params' are the stats-dependent "
+             "tables: save arrays only from an index opened without stats.")
         .def("topk", &topk, py::arg("query"), py::arg("k"), py::arg("strategy") = "auto",
              "(ids int64, scores float64), best first, ties by smaller id; only docs containing a "
              "query term; length min(k, matching docs). strategy: 'auto', 'exhaustive' or 'maxscore'.")
@@ -253,7 +312,10 @@ PYBIND11_MODULE(_native, m) {
         .def_property_readonly("vocab_size", [](const PyIndex& s) { return s.core->vocab_size(); })
         .def_property_readonly("total_postings", [](const PyIndex& s) { return s.core->total_postings(); })
         .def_property_readonly("total_tokens", [](const PyIndex& s) { return s.core->total_tokens(); })
-        .def_property_readonly("avgdl", [](const PyIndex& s) { return s.core->avgdl(); })
+        .def_property_readonly("avgdl", [](const PyIndex& s) { return s.core->avgdl(); },
+                               "Average document length it scores with (the corpus's when opened with stats).")
+        .def_property_readonly("has_stats", [](const PyIndex& s) { return s.core->has_stats(); },
+                               "Whether it was opened with external corpus statistics (from_arrays(stats=...)).")
         .def_property_readonly("cache_bytes", [](const PyIndex& s) { return s.core->cache_bytes(); },
                                "Bytes held by the impact cache (decoded postings of queried terms).")
         .def_property("cache_limit", [](const PyIndex& s) { return s.core->cache_limit(); },

@@ -35,14 +35,24 @@ std::unique_ptr<BM25Index> BM25Index::build(ArrayView<std::uint64_t> doc_offsets
     return index;
 }
 
-void BM25Index::init_tables(const Params& params, unsigned n_threads, bool reuse_stored) {
+void BM25Index::init_tables(const Params& params, unsigned n_threads, bool reuse_stored,
+                            const CorpusStats* stats) {
     params_ = params;
-    avgdl_ = average_doc_length(total_tokens(), n_docs());
+    has_stats_ = stats != nullptr;
+    avgdl_ = stats ? average_doc_length(stats->total_tokens, stats->n_docs)
+                   : average_doc_length(total_tokens(), n_docs());
     norms_ = compute_norms(arrays_.doc_lengths, avgdl_, params_);
     if (!reuse_stored) {
         own_params_ = {static_cast<double>(static_cast<int>(params.variant)), params.k1, params.b, params.epsilon};
         arrays_.params = view_of(own_params_);
-        own_idf_ = compute_idf(arrays_.postings.df, n_docs(), params_);
+        if (stats) {
+            // Over the whole corpus df: okapi's epsilon floor averages over all its terms, including
+            // those this segment lacks. Ids past the segment's vocab are then dropped.
+            own_idf_ = compute_idf(stats->df, stats->n_docs, params_);
+            own_idf_.resize(vocab_size());
+        } else {
+            own_idf_ = compute_idf(arrays_.postings.df, n_docs(), params_);
+        }
         arrays_.idf = view_of(own_idf_);
         own_block_max_ = compute_block_max(arrays_.postings, arrays_.idf, view_of(norms_), params_, n_threads);
         arrays_.postings.block_max = view_of(own_block_max_);

@@ -100,15 +100,45 @@ void validate(const IndexArrays& a) {
         if (!std::isfinite(v)) corrupt("'idf' holds a non-finite value");
 }
 
+// Caller errors rather than corruption: the statistics come from the caller, not from a file.
+void validate_stats(const CorpusStats& s, std::uint64_t vocab_size) {
+    const std::string pre = "corpus stats: ";
+    if (s.df.size < vocab_size) {
+        throw std::invalid_argument(pre + "'df' has " + std::to_string(s.df.size) +
+                                    " entries but the index's vocab_size is " + std::to_string(vocab_size) +
+                                    "; it must cover every term id of the index");
+    }
+    if (s.n_docs == 0 && s.total_tokens != 0) {
+        throw std::invalid_argument(pre + "'total_tokens' is " + std::to_string(s.total_tokens) +
+                                    " but 'n_docs' is 0");
+    }
+    std::uint64_t postings = 0;
+    for (std::size_t t = 0; t < s.df.size; ++t) {
+        if (s.df[t] > s.n_docs) {
+            throw std::invalid_argument(pre + "'df'[" + std::to_string(t) + "] = " + std::to_string(s.df[t]) +
+                                        " exceeds 'n_docs' = " + std::to_string(s.n_docs));
+        }
+        postings += s.df[t];
+    }
+    // Each (document, distinct term) pair is at least one token.
+    if (postings > s.total_tokens) {
+        throw std::invalid_argument(pre + "'df' sums to " + std::to_string(postings) + ", more than 'total_tokens' = " +
+                                    std::to_string(s.total_tokens));
+    }
+}
+
 }  // namespace
 
-std::unique_ptr<BM25Index> BM25Index::open(const IndexArrays& arrays, const Params& params) {
+std::unique_ptr<BM25Index> BM25Index::open(const IndexArrays& arrays, const Params& params,
+                                           const CorpusStats* stats) {
     validate_params(params);
     validate(arrays);
+    if (stats) validate_stats(*stats, arrays.postings.df.size);
     const bool same = stored_params(arrays.params) == params;
     std::unique_ptr<BM25Index> index(new BM25Index());
     index->arrays_ = arrays;
-    index->init_tables(params, /*n_threads=*/1, /*reuse_stored=*/same);
+    // Stats change idf and norms, so the stored idf and block maxima never apply.
+    index->init_tables(params, /*n_threads=*/1, /*reuse_stored=*/same && !stats, stats);
     return index;
 }
 

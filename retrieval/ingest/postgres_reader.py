@@ -6,7 +6,9 @@
 The query runs in a read-only transaction through a server-side cursor, fetched ``batch_rows``
 rows at a time, so memory stays constant in the table size. Columns: ``id`` (or ``_id``; text or
 integer) and ``text`` are required, ``title`` is optional, every other column goes to
-``Document.metadata`` as a JSON value (nulls left out).
+``Document.metadata`` as a JSON value (nulls left out) except ``updated_at``: that one is the
+change-tracking column ``retrieval sync`` follows, and the largest value read is kept in
+``max_updated_at``.
 """
 
 from __future__ import annotations
@@ -23,13 +25,16 @@ from ..stores.pg_connect import Timeouts, asyncpg_module, connect_failure, conne
 from ..types import Document
 
 _ID_COLUMNS = ("_id", "id")
-_CORE_COLUMNS = frozenset({"_id", "id", "text", "title"})
+WATERMARK_COLUMN = "updated_at"
+_CORE_COLUMNS = frozenset({"_id", "id", "text", "title", WATERMARK_COLUMN})
 
 
 class PostgresCorpus:
     """An iterable of the documents a SQL query returns; each iteration runs the query anew."""
 
-    def __init__(self, dsn: str, sql: str, *, batch_rows: int = 500, timeouts: Timeouts = Timeouts()) -> None:
+    def __init__(
+        self, dsn: str, sql: str, *, batch_rows: int = 500, timeouts: Timeouts = Timeouts(), params: tuple[Any, ...] = ()
+    ) -> None:
         asyncpg_module()  # fail now, with the install hint, not at the first row
         if not sql or not sql.strip():
             raise CorpusError("a PostgreSQL corpus needs a query: --sql \"SELECT id, title, text FROM ...\"")
@@ -37,11 +42,20 @@ class PostgresCorpus:
         self.sql = sql
         self.batch_rows = batch_rows
         self.timeouts = timeouts
+        self.params = params  # values for $1, $2, ... in ``sql``
         self.rows_read = 0  # rows fetched from the server so far (the streaming is observable)
+        self.max_updated_at: Any = None  # the largest ``updated_at`` read (None: no such column)
 
     def describe(self) -> str:
         """Where the documents come from, without the password (recorded in the manifest)."""
         return f"{redact(self.dsn)} --sql {self.sql!r}"
+
+    def sync_section(self) -> dict[str, Any]:
+        """After iterating: the manifest's ``sync`` section, the query and its watermark (None
+        without an ``updated_at`` column: the next sync compares every row by content hash)."""
+        from ..updates.sync import sync_section
+
+        return sync_section(self.dsn, self.sql, self.max_updated_at)
 
     def __iter__(self) -> Iterator[Document]:
         loop = LoopThread("retrieval-postgres-corpus")
@@ -76,7 +90,7 @@ class PostgresCorpus:
                 except asyncpg.PostgresError as exc:
                     raise CorpusError(f"SQL error in --sql query: {_one_line(exc)}") from None
                 self._check_columns([a.name for a in statement.get_attributes()])
-                cursor = await statement.cursor()
+                cursor = await statement.cursor(*self.params)
                 while True:
                     batch = await cursor.fetch(self.batch_rows)
                     if not batch:
@@ -106,6 +120,8 @@ class PostgresCorpus:
         if len(set(names)) != len(names):
             raise CorpusError(f"--sql query returns a column name twice; columns: {shown}")
         self._extras = [n for n in names if n not in _CORE_COLUMNS]
+        self._tracks_updates = WATERMARK_COLUMN in names
+        self.id_column = self._id_column
 
     def _document(self, record: Any, row: int) -> Document:
         raw_id, text, title = record[self._id_column], record["text"], record.get("title")
@@ -118,6 +134,10 @@ class PostgresCorpus:
         if title is not None and not isinstance(title, str):
             raise CorpusError(f"--sql row {row} (id {raw_id}): 'title' must be text, got {type(title).__name__}")
         meta = {name: _json_value(record[name]) for name in self._extras if record[name] is not None}
+        if self._tracks_updates:
+            stamp = record[WATERMARK_COLUMN]
+            if stamp is not None and (self.max_updated_at is None or stamp > self.max_updated_at):
+                self.max_updated_at = stamp
         return Document(id=str(raw_id), text=text, title=title or "", metadata=meta)
 
 

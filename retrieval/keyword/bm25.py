@@ -119,9 +119,7 @@ class BM25:
         return self.index.matching(self.query_ids(query))
 
     def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        for name, array in self.index.arrays().items():
-            np.save(directory / f"{name}.npy", np.asarray(array), allow_pickle=False)
+        save_index_arrays(self.index, directory)
         self.vocabulary.save(directory / VOCAB_FILE)
         params = {"config": asdict(self.config), "analyzer": asdict(self.analyzer.config)}
         (directory / PARAMS_FILE).write_text(json.dumps(params, indent=2), encoding="utf-8")
@@ -136,14 +134,27 @@ class BM25:
             analyzer = Analyzer(AnalyzerConfig(**params["analyzer"]))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise BundleError(f"cannot read BM25 parameters in {directory}: {exc}") from None
-        arrays = {}
-        for path in sorted(directory.glob("*.npy")):
-            try:
-                arrays[path.stem] = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-            except (OSError, ValueError) as exc:
-                raise BundleError(f"cannot read {path}: {exc}") from None
+        arrays = load_index_arrays(directory, mmap)
         try:
             index = BM25Index.from_arrays(arrays, config.variant, config.k1, config.b, config.epsilon)
         except (ValueError, TypeError, KeyError) as exc:
             raise BundleError(f"corrupt BM25 index in {directory}: {exc}") from None
         return cls(analyzer, Vocabulary.load(directory / VOCAB_FILE), index, config)
+
+
+def load_index_arrays(directory: Path, mmap: bool = True) -> dict[str, np.ndarray]:
+    """The native index's arrays saved in ``directory`` (``BM25.save``), memory-mapped."""
+    arrays = {}
+    for path in sorted(directory.glob("*.npy")):
+        try:
+            arrays[path.stem] = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise BundleError(f"cannot read {path}: {exc}") from None
+    return arrays
+
+
+def save_index_arrays(index, directory: Path) -> None:
+    """Save a native index's arrays as ``.npy`` files (what ``load_index_arrays`` reads)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, array in index.arrays().items():
+        np.save(directory / f"{name}.npy", np.asarray(array), allow_pickle=False)

@@ -136,11 +136,21 @@ class MetadataWriter:
 class MetadataIndex:
     """Allowed chunk ids per filter for one opened bundle, cached in an LRU (a pure function)."""
 
-    def __init__(self, path: Path | None, chunk_doc_ids: Callable[[], Any], cache_size: int = CACHE_SIZE) -> None:
-        """``path``: the bundle's metadata file, or None for a bundle built without one.
+    def __init__(
+        self,
+        path: Path | Callable[[], Any] | None,
+        chunk_doc_ids: Callable[[], Any],
+        cache_size: int = CACHE_SIZE,
+        live: np.ndarray | None = None,
+    ) -> None:
+        """``path``: the bundle's metadata file, a function returning the metadata table (an
+        updated bundle's base and delta rows combined), or None for a bundle built without one.
         ``chunk_doc_ids``: returns the chunk store's doc_id per chunk (a pyarrow Array, row ==
-        chunk id), e.g. ``store.all_doc_ids``; called once, at the first filter."""
+        chunk id), e.g. ``store.all_doc_ids``; called once, at the first filter.
+        ``live``: sorted ids of the live chunks of an updated bundle (None: all are live); the
+        allowed ids never include a deleted chunk."""
         self._path = path
+        self._live = live
         self._doc_ids_of = chunk_doc_ids
         self._chunk_doc_ids: Any = None
         self._table: Any = None
@@ -186,21 +196,27 @@ class MetadataIndex:
             docs = matched if docs is None else docs.filter(pc.is_in(docs, value_set=matched))
             if len(docs) == 0:
                 return np.empty(0, dtype=np.int64)
-        if docs is None:  # no filter at all: every chunk
-            return np.arange(len(chunk_doc_ids), dtype=np.int64)
+        if docs is None:  # no filter at all: every live chunk
+            return np.arange(len(chunk_doc_ids), dtype=np.int64) if self._live is None else np.array(self._live)
         keep = pc.is_in(chunk_doc_ids, value_set=docs)
-        return np.flatnonzero(keep.to_numpy(zero_copy_only=False)).astype(np.int64)
+        ids = np.flatnonzero(keep.to_numpy(zero_copy_only=False)).astype(np.int64)
+        return ids if self._live is None else np.intersect1d(ids, self._live, assume_unique=True)
 
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
             if self._chunk_doc_ids is None:
                 self._chunk_doc_ids = self._doc_ids_of()
             if self._table is None:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-
-                try:
-                    self._table = pq.read_table(self._path, memory_map=True).combine_chunks()
-                except (OSError, pa.ArrowException) as exc:
-                    raise BundleError(f"cannot read document metadata {self._path}: {exc}") from None
+                self._table = self._path() if callable(self._path) else read_metadata_table(self._path)
             return self._table, self._chunk_doc_ids
+
+
+def read_metadata_table(path: Path) -> Any:
+    """A ``metadata.parquet`` file as one contiguous pyarrow Table."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path, memory_map=True).combine_chunks()
+    except (OSError, pa.ArrowException) as exc:
+        raise BundleError(f"cannot read document metadata {path}: {exc}") from None

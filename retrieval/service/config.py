@@ -68,6 +68,9 @@ class ServiceConfig:
     grace_s: float = 10.0
     drain_delay_s: float = 0.0  # NOT_SERVING this long before refusing calls (load balancers)
     warmup_queries: tuple[str, ...] = ()
+    # Follow updates of the bundle (retrieval sync/update/compact in another process): check
+    # its manifest this often and switch versions when it changed. 0: serve what was opened.
+    reload_interval_s: float = 5.0
 
     def __post_init__(self) -> None:
         _int("port", self.port, 0, MAX_PORT)
@@ -95,6 +98,7 @@ class ServiceConfig:
         _int("max_send_bytes", self.max_send_bytes, 1024, MAX_MESSAGE_BYTES)
         _number("grace_s", self.grace_s, 0.0, 3600.0)
         _number("drain_delay_s", self.drain_delay_s, 0.0, 3600.0)
+        _number("reload_interval_s", self.reload_interval_s, 0.0, 86400.0)
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError("TLS needs both a certificate and a key (--tls-cert and --tls-key)")
         if any(not t or any(c.isspace() for c in t) for t in self.tokens):

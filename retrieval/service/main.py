@@ -73,6 +73,8 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     gen.add_argument("--max-answer-streams", type=positive_int, default=4, help="answers generating or queued at once (default 4)")
     life = p.add_argument_group("lifecycle")
     life.add_argument("--grace", type=float, default=10.0, help="seconds in-flight calls get to finish on SIGTERM (default 10)")
+    life.add_argument("--reload-interval", type=float, default=5.0,
+                      help="seconds between checks for a new bundle version (sync/update/compact); 0: never (default 5)")
     life.add_argument("--drain-delay", type=float, default=0.0,
                       help="seconds health reports NOT_SERVING before calls are refused, on SIGTERM (default 0)")
     life.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="default info: one JSON line per request")
@@ -114,6 +116,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
         insecure_no_auth=args.insecure_no_auth,
         grace_s=args.grace,
         drain_delay_s=args.drain_delay,
+        reload_interval_s=args.reload_interval,
         warmup_queries=tuple(read_warmup_queries(args.warmup_queries)) if args.warmup_queries else (),
     )
 

@@ -53,7 +53,6 @@ class SearchPipeline:
         self.results = results
         self.semantic = semantic
         self.metrics = metrics
-        self.version: str = engine.version  # the manifest's digest: a rebuilt bundle is another version
 
     # -- one query ------------------------------------------------------------------------------
 
@@ -154,10 +153,10 @@ class SearchPipeline:
             self.semantic.put(vector, self._semantic_key(query), hits)
 
     def _exact_key(self, query: SearchQuery) -> Hashable:
-        return result_key(query.query, query.mode, query.k, query.params_dict, query.filters, self.version)
+        return result_key(query.query, query.mode, query.k, query.params_dict, query.filters, self.engine.version)
 
     def _semantic_key(self, query: SearchQuery) -> Hashable:
-        return semantic_key(query.mode, query.k, query.params_dict, query.filters, self.version)
+        return semantic_key(query.mode, query.k, query.params_dict, query.filters, self.engine.version)
 
     def _outcome(self, hits: tuple[Hit, ...], timings: dict[str, float], cached: bool) -> SearchOutcome:
         if self.metrics is not None:

@@ -82,6 +82,7 @@ class RetrievalServer:
         self.searches: SearchPipeline | None = None
         self.answers: AnswerPipeline | None = None
         self._stopping: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Future[None] | None = None  # follows bundle updates (reload_interval_s)
 
     # -- start ----------------------------------------------------------------------------------
 
@@ -131,7 +132,19 @@ class RetrievalServer:
         self.lifecycle.serving()
         await self.health.set("", SERVING)
         await self.health.set(SERVICE_NAME, SERVING)
+        if config.reload_interval_s and hasattr(self.engine, "refresh"):
+            self._watcher = asyncio.ensure_future(self._follow_bundle(config.reload_interval_s))
         LOG.info("serving %s on port %s", SERVICE_NAME, self.port)
+
+    async def _follow_bundle(self, interval: float) -> None:
+        """Switch to a newer bundle version when one is committed (off the event loop)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if await asyncio.to_thread(self.engine.refresh):
+                    LOG.info("switched to bundle version %s", self.engine.manifest.get("version", 1))
+            except Exception as exc:  # a broken new version: keep serving the open one
+                LOG.warning("cannot switch to the bundle's new version (still serving the open one): %s", exc)
 
     def _build_server(self) -> grpc.aio.Server:
         interceptors: list[grpc.aio.ServerInterceptor] = [ObservingInterceptor(self.lifecycle, self.metrics)]
@@ -196,6 +209,8 @@ class RetrievalServer:
         await asyncio.shield(self._stopping)
 
     async def _stop(self, grace: float) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
         await self.health.enter_graceful_shutdown()  # NOT_SERVING for every service
         if self.config.drain_delay_s:
             await asyncio.sleep(self.config.drain_delay_s)

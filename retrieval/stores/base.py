@@ -34,3 +34,22 @@ class ChunkStore(Protocol):
     def all_doc_ids(self) -> pa.Array:
         """Document id of every chunk, indexed by chunk id."""
         ...
+
+
+@runtime_checkable
+class ChunkWriter(Protocol):
+    """Writes a new bundle's chunks: ``ParquetChunkWriter`` and ``PostgresChunkWriter``."""
+
+    count: int
+
+    def add(self, chunk: Chunk) -> int:
+        """Store ``chunk``; return its integer id (0, 1, 2, ... in the order added)."""
+        ...
+
+    def close(self) -> int:
+        """Finish writing; return how many chunks were written."""
+        ...
+
+    def abort(self) -> None:
+        """Discard what was written (best effort)."""
+        ...

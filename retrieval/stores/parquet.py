@@ -34,7 +34,8 @@ class ParquetChunkWriter:
     """Appends chunks; ``close()`` returns how many were written."""
 
     def __init__(self, path: Path, batch_rows: int = 4096) -> None:
-        self._writer = pq.ParquetWriter(path, SCHEMA, compression="zstd")
+        self.path = Path(path)
+        self._writer = pq.ParquetWriter(self.path, SCHEMA, compression="zstd")
         self._rows: list[Chunk] = []
         self._batch_rows = batch_rows
         self.count = 0
@@ -58,6 +59,15 @@ class ParquetChunkWriter:
         self._flush()
         self._writer.close()
         return self.count
+
+    def abort(self) -> None:
+        """Discard the file written so far (best effort)."""
+        self._rows.clear()
+        try:
+            self._writer.close()
+        except (OSError, pa.ArrowException):
+            pass
+        self.path.unlink(missing_ok=True)
 
 
 class ParquetChunkStore:

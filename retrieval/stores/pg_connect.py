@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, TypeVar
 
@@ -30,9 +29,54 @@ def asyncpg_module() -> Any:
     return asyncpg
 
 
+# Query parameters of a DSN that carry a secret (asyncpg and libpq read both).
+_SECRET_PARAMS = frozenset({"password", "sslpassword"})
+
+
 def redact(dsn: str) -> str:
-    """The DSN without its password, for messages and manifests."""
-    return re.sub(r"^(postgres(?:ql)?://[^:/@]*):[^@/]*@", r"\1:***@", dsn)
+    """The DSN with its password shown as ``***``, for messages (``postgresql://me:***@host/db``)."""
+    return _drop_password(dsn, "***")
+
+
+def strip_password(dsn: str) -> str:
+    """The DSN with no password at all, for what is written down (a bundle's manifest):
+    ``postgresql://me:pw@host:5432/db?password=pw&sslmode=require`` ->
+    ``postgresql://me@host:5432/db?sslmode=require``. User, hosts, ports, database and the
+    other parameters stay. Reopening it takes the password from libpq's ``PGPASSWORD`` or
+    ``~/.pgpass`` (asyncpg reads both), which a ``:***`` placeholder would have overridden."""
+    return _drop_password(dsn, None)
+
+
+def _drop_password(dsn: str, placeholder: str | None) -> str:
+    """Replace (``placeholder``) or remove (None) every password in ``dsn``: the one in the
+    user info and ``password=``/``sslpassword=`` query parameters."""
+    scheme, sep, rest = dsn.partition("://")
+    if not sep:
+        return dsn
+    rest, hash_, fragment = rest.partition("#")
+    rest, qmark, query = rest.partition("?")
+    # The authority ends at the first "/" (as urllib, and so asyncpg, split it); asyncpg takes
+    # the user info up to its first "@", we up to its last: an unescaped "@" in a password
+    # never leaves part of the password behind.
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        userinfo, _, hosts = authority.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        if colon:
+            userinfo = user if placeholder is None else f"{user}:{placeholder}"
+        authority = f"{userinfo}@{hosts}" if userinfo else hosts
+    if query:
+        params = []
+        for param in query.split("&"):
+            key = param.partition("=")[0]
+            if key.lower() in _SECRET_PARAMS:
+                if placeholder is None:
+                    continue
+                param = f"{key}={placeholder}"
+            params.append(param)
+        query = "&".join(params)
+        qmark = "?" if query else ""
+    return f"{scheme}{sep}{authority}{slash}{path}{qmark}{query}{hash_}{fragment}"
 
 
 @dataclass(frozen=True)

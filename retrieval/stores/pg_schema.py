@@ -36,6 +36,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX chunks_doc_id ON {s}.chunks (doc_id);
     """,
+    # 2: chunks belong to a bundle key (one per bundle generation): rows are (bundle, id), and
+    # an updated document's "doc#ordinal" chunk_id may recur under a new id in the same table
+    # while the previous generation's row stays. Rows from version 1 get the key ''.
+    """
+    ALTER TABLE {s}.chunks ADD COLUMN bundle text NOT NULL DEFAULT '';
+    ALTER TABLE {s}.chunks DROP CONSTRAINT chunks_pkey;
+    ALTER TABLE {s}.chunks DROP CONSTRAINT chunks_chunk_id_key;
+    ALTER TABLE {s}.chunks ADD CONSTRAINT chunks_pkey PRIMARY KEY (bundle, id);
+    DROP INDEX {s}.chunks_doc_id;
+    CREATE INDEX chunks_bundle_doc_id ON {s}.chunks (bundle, doc_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -48,9 +59,12 @@ def check_schema_name(name: str) -> str:
     return name
 
 
-async def migrate(conn: Any, schema: str) -> int:
-    """Bring ``schema`` up to ``SCHEMA_VERSION``; return the version found before."""
+async def migrate(conn: Any, schema: str, *, target: int = SCHEMA_VERSION) -> int:
+    """Bring ``schema`` up to ``target`` (tests migrate to older versions); return the version
+    found before."""
     s = check_schema_name(schema)
+    if not 0 <= target <= SCHEMA_VERSION:
+        raise ValueError(f"no schema version {target} (latest is {SCHEMA_VERSION})")
     async with conn.transaction():
         # Serialize concurrent migrations of the same schema (lock released at commit).
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"retrieval:{s}")
@@ -64,7 +78,7 @@ async def migrate(conn: Any, schema: str) -> int:
             raise ConfigError(
                 f"PostgreSQL schema {s} is at version {found}, newer than this library's {SCHEMA_VERSION}: upgrade retrieval"
             )
-        for version in range(found + 1, SCHEMA_VERSION + 1):
+        for version in range(found + 1, target + 1):
             await conn.execute(MIGRATIONS[version - 1].format(s=s))
             await conn.execute(f"INSERT INTO {s}.schema_version (version) VALUES ($1)", version)
     return int(found)

@@ -27,8 +27,22 @@ def _chunks(n: int = 57) -> list[Chunk]:
 CHUNKS = _chunks()
 
 
-@pytest.fixture(params=["parquet", pytest.param("postgres", marks=pytest.mark.postgres)])
+def _other_chunks() -> list[Chunk]:
+    """Different text under the same chunk ids: what another bundle key holds."""
+    return [Chunk(id=c.id, doc_id=f"other-{c.doc_id}", ordinal=c.ordinal, text=f"other {c.text}", title="o",
+                  start=0, end=1, n_tokens=1) for c in CHUNKS]
+
+
+PG = pytest.mark.postgres
+
+
+@pytest.fixture(params=["parquet", pytest.param("postgres", marks=PG), pytest.param("postgres-bundle", marks=PG),
+                        pytest.param("postgres-count", marks=PG), pytest.param("postgres-writer", marks=PG)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChunkStore]:
+    """``postgres``: the default key, loaded by ``load_chunks``. ``postgres-bundle``: a
+    non-empty key written by ``put_chunks`` beside other keys' rows. ``postgres-count``: rows
+    past the given count (an interrupted update's) are invisible. ``postgres-writer``: written
+    by ``PostgresChunkWriter`` in small batches, opened from its manifest section."""
     if request.param == "parquet":
         writer = ParquetChunkWriter(tmp_path / "chunks.parquet", batch_rows=10)
         for chunk in CHUNKS:
@@ -36,11 +50,32 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChunkStore
         writer.close()
         yield ParquetChunkStore(tmp_path / "chunks.parquet")
         return
-    from retrieval.stores.postgres import PostgresChunkStore
+    from retrieval.stores.postgres import PostgresChunkStore, PostgresChunkWriter
 
-    pg = PostgresChunkStore(request.getfixturevalue("pg_dsn"), schema=request.getfixturevalue("pg_schema"))
-    try:
+    dsn, schema = request.getfixturevalue("pg_dsn"), request.getfixturevalue("pg_schema")
+    if request.param == "postgres":
+        pg = PostgresChunkStore(dsn, schema=schema)
         assert pg.load_chunks(iter(CHUNKS)) == len(CHUNKS)
+    elif request.param == "postgres-bundle":
+        for key in ("", "other", "3f2a9c"):
+            with PostgresChunkStore(dsn, schema=schema, bundle=key) as other:
+                other.put_chunks(0, _other_chunks() + _other_chunks()[:5])
+        pg = PostgresChunkStore(dsn, schema=schema, bundle="3f2a9c", count=0)
+        assert pg.put_chunks(0, iter(CHUNKS)) == len(CHUNKS)  # over the 62 rows already there
+        pg.close()
+        pg = PostgresChunkStore(dsn, schema=schema, bundle="3f2a9c", count=len(CHUNKS))
+    elif request.param == "postgres-count":
+        with PostgresChunkStore(dsn, schema=schema, bundle="b") as full:
+            full.put_chunks(0, CHUNKS + _other_chunks()[:9])
+        pg = PostgresChunkStore(dsn, schema=schema, bundle="b", count=len(CHUNKS))
+    else:
+        from retrieval.stores import open_chunk_store
+
+        writer = PostgresChunkWriter(dsn, schema=schema, bundle="w1", batch_rows=10)
+        assert [writer.add(c) for c in CHUNKS] == list(range(len(CHUNKS)))
+        assert writer.close() == len(CHUNKS)
+        pg = open_chunk_store(tmp_path, writer.describe(), len(CHUNKS))
+    try:
         yield pg
     finally:
         pg.close()

@@ -29,6 +29,16 @@ struct IndexArrays {
     PostingsView postings;
 };
 
+// Statistics of a corpus this index is one segment of (e.g. base + delta - deleted docs), so that
+// each segment scores its documents exactly as one index over that whole corpus would. df is
+// indexed by the corpus's term ids, which extend the segment's: len(df) >= vocab_size. Only read
+// while the index is opened.
+struct CorpusStats {
+    std::uint64_t n_docs = 0;
+    std::uint64_t total_tokens = 0;
+    ArrayView<std::uint32_t> df;
+};
+
 class BM25Index {
 public:
     // Inputs are validated here (offsets, ids, parameters); std::invalid_argument on bad input.
@@ -38,7 +48,10 @@ public:
     // Checks sizes, offsets and bounds in O(docs + terms + blocks) (std::invalid_argument when the
     // set is inconsistent); block bytes are checked as they are decoded. When `params` differ from
     // the ones stored, idf and block maxima are recomputed (one pass over the postings).
-    static std::unique_ptr<BM25Index> open(const IndexArrays& arrays, const Params& params);
+    // With `stats`, idf and avgdl come from them instead of the arrays (so idf and block maxima
+    // are always recomputed); postings, doc lengths and n_docs() stay the segment's own.
+    static std::unique_ptr<BM25Index> open(const IndexArrays& arrays, const Params& params,
+                                           const CorpusStats* stats = nullptr);
 
     const IndexArrays& arrays() const { return arrays_; }
     const Params& params() const { return params_; }
@@ -46,7 +59,8 @@ public:
     std::uint64_t vocab_size() const { return arrays_.postings.df.size; }
     std::uint64_t total_tokens() const { return arrays_.meta[2]; }
     std::uint64_t total_postings() const { return arrays_.meta[3]; }
-    double avgdl() const { return avgdl_; }
+    double avgdl() const { return avgdl_; }  // the corpus's when opened with stats
+    bool has_stats() const { return has_stats_; }
     std::uint32_t df(std::uint64_t term) const;  // std::invalid_argument when out of range
 
     // Throws std::invalid_argument naming the first id >= vocab_size.
@@ -75,7 +89,10 @@ public:
 private:
     BM25Index() = default;
     // Derived tables; with reuse_stored the idf and block maxima already in arrays_ are kept.
-    void init_tables(const Params& params, unsigned n_threads, bool reuse_stored);
+    // `stats` (validated by the caller, with reuse_stored false) replaces the segment's own N,
+    // avgdl and df.
+    void init_tables(const Params& params, unsigned n_threads, bool reuse_stored,
+                     const CorpusStats* stats = nullptr);
     std::size_t topk_with(ArrayView<std::uint32_t> query, std::size_t k, Strategy strategy, Scratch& s,
                           std::int64_t* ids, double* scores) const;
     IndexView view() const;
@@ -86,6 +103,7 @@ private:
     IndexArrays arrays_;
     Params params_;
     double avgdl_ = 0.0;
+    bool has_stats_ = false;
     std::vector<double> norms_, term_max_;
     mutable ScratchPool scratch_;
     std::unique_ptr<ImpactCache> cache_;  // filled by const queries; internally synchronized

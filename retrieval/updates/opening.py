@@ -1,0 +1,134 @@
+"""Opening one version of a bundle: its base, and its delta when it has been updated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import IndexConfig
+from ..errors import BundleError
+from ..search.filters import METADATA_FILE, MetadataIndex, read_metadata_table
+from . import delta as layout
+
+BASE_CHUNKS_FILE = "chunks.parquet"
+BASE_BM25_DIR = "bm25"
+
+
+@dataclass
+class VersionParts:
+    store: Any
+    bm25: Any
+    dense: Any
+    live: np.ndarray | None
+    metadata: MetadataIndex
+    sentences: Any
+
+
+def base_dir(root: Path, manifest: dict[str, Any]) -> Path:
+    """Where the version's base files are: the root, or the subdirectory a compaction wrote."""
+    name = manifest.get("base") or ""
+    if "/" in name or name.startswith("."):
+        raise BundleError(f"manifest names an invalid base directory {name!r}")
+    return root / name if name else root
+
+
+def base_chunk_count(manifest: dict[str, Any]) -> int:
+    section = manifest.get("delta")
+    return int(section["base_chunks"]) if section else int(manifest["counts"]["chunks"])
+
+
+def open_version(
+    root: Path, manifest: dict[str, Any], config: IndexConfig, *, embedder: Any = None, store_dsn: str | None = None
+) -> VersionParts:
+    from ..keyword import BM25
+    from ..stores import open_chunk_store
+
+    base = base_dir(root, manifest)
+    section = layout.DeltaSection.parse(manifest["delta"]) if manifest.get("delta") else None
+    n_base = base_chunk_count(manifest)
+    store_section = manifest.get("store")
+    postgres = bool(store_section) and store_section.get("kind") == "postgres"
+    if section is None:
+        store = open_chunk_store(base, store_section, n_base, dsn=store_dsn)
+        return VersionParts(
+            store=store,
+            bm25=BM25.load(base / BASE_BM25_DIR),
+            dense=_open_dense(base, None, manifest, config, embedder),
+            live=None,
+            metadata=MetadataIndex(base / METADATA_FILE if manifest.get("metadata") else None, store.all_doc_ids),
+            sentences=_open_sentences(base, None, manifest, n_base),
+        )
+    delta = root / section.dir
+    if postgres:  # added chunks are rows past the base's in the same table
+        store = open_chunk_store(base, store_section, section.total_chunks, dsn=store_dsn)
+    else:
+        from ..stores import ParquetChunkStore
+        from .layers import LayeredChunkStore
+
+        store = LayeredChunkStore(
+            open_chunk_store(base, store_section, n_base, dsn=store_dsn), ParquetChunkStore(delta / layout.CHUNKS_FILE)
+        )
+        if len(store) != section.total_chunks:
+            raise BundleError(f"{delta} holds {len(store.delta)} added chunks, the manifest says {section.chunks}")
+    tombstones = layout.load_array(delta / layout.TOMBSTONES_FILE, mmap=False)
+    if tombstones.dtype != np.int64 or len(tombstones) != section.tombstones:
+        raise BundleError(f"{delta / layout.TOMBSTONES_FILE} does not match the manifest")
+    live = layout.live_ids(section.total_chunks, tombstones)
+    metadata = MetadataIndex(_metadata_loader(base, delta, manifest), store.all_doc_ids, live=live)
+    return VersionParts(
+        store=store,
+        bm25=layout.open_bm25(base, delta, section),
+        dense=_open_dense(base, delta, manifest, config, embedder),
+        live=live,
+        metadata=metadata,
+        sentences=_open_sentences(base, (delta, section), manifest, n_base),
+    )
+
+
+def _open_dense(base: Path, delta: Path | None, manifest: dict[str, Any], config: IndexConfig, embedder: Any) -> Any:
+    if not manifest.get("dense"):
+        return None
+    from .. import dense_index
+
+    return dense_index.open_dense(base, manifest["dense"], config.embedding, embedder, delta_dir=delta)
+
+
+def _open_sentences(base: Path, delta: tuple[Path, layout.DeltaSection] | None, manifest: dict[str, Any], n_base: int) -> Any:
+    if not manifest.get("sentences"):
+        return None
+    from ..context.sentence_index import SentenceIndex
+
+    index = SentenceIndex.open(base, manifest["sentences"], n_base)
+    if delta is None:
+        return index
+    directory, section = delta
+    if not section.sentences:
+        raise BundleError(f"{directory} has no sentence index for its added chunks, and the base has one")
+    from .layers import StackedSentenceIndex
+
+    return StackedSentenceIndex.stack(index, SentenceIndex.open(directory, section.sentences, section.chunks))
+
+
+def _metadata_loader(base: Path, delta: Path, manifest: dict[str, Any]) -> Any:
+    """The metadata table of the live version: base rows of documents the delta does not
+    touch, then the delta's rows. None when the bundle predates stored metadata."""
+    if not manifest.get("metadata"):
+        return None
+
+    def load() -> Any:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        base_rows = read_metadata_table(base / METADATA_FILE)
+        try:
+            touched = pq.read_table(delta / layout.DOCUMENTS_FILE, columns=["doc_id"]).column("doc_id")
+        except (OSError, pa.ArrowException) as exc:
+            raise BundleError(f"cannot read {delta / layout.DOCUMENTS_FILE}: {exc}") from None
+        kept = base_rows.filter(pc.invert(pc.is_in(base_rows["doc_id"], value_set=touched.combine_chunks())))
+        return pa.concat_tables([kept, read_metadata_table(delta / layout.METADATA_FILE)]).combine_chunks()
+
+    return load

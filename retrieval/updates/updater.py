@@ -1,0 +1,489 @@
+"""Upsert and delete documents in a bundle as a new version (see ``retrieval.updates.delta``).
+
+One update, under the bundle's lock:
+  1. open the current version and its delta state (the previous delta's arrays, or empty);
+  2. decide per document: unchanged (same content hash: skipped), added, replaced or deleted;
+  3. tombstone the chunks of replaced and deleted documents, taking their terms out of the live
+     BM25 statistics; chunk, analyze and embed the new documents' chunks, adding their terms;
+  4. write the new cumulative delta into a fresh directory (FAISS gets the new vectors with
+     ``add_with_ids``; the BM25 delta segment is rebuilt from the stored term ids of every added
+     chunk), fsync it, and commit a manifest naming it (one ``os.replace``).
+Nothing the current version uses is modified in place, so a crash anywhere leaves it intact.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from .. import bundle
+from ..config import IndexConfig
+from ..errors import CorpusError
+from ..types import Chunk, Document
+from . import delta as layout
+from .documents import DocState, base_documents, read_delta_documents, write_delta_documents
+from .opening import VersionParts, base_chunk_count, base_dir, open_version
+
+
+@dataclass
+class UpdateReport:
+    """What one update did. ``version`` is the bundle version after it (unchanged if nothing was)."""
+
+    version: int
+    committed: bool = False
+    added: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    missing: list[str] = field(default_factory=list)  # delete ids the bundle did not have
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    seconds: float = 0.0
+    stages_s: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def version_of(manifest: dict[str, Any]) -> int:
+    return int(manifest.get("version", 1))
+
+
+def apply_update(
+    root: str | Path,
+    *,
+    upserts: Iterable[Document] = (),
+    deletes: Iterable[str] = (),
+    force: bool = False,
+    keep_only: set[str] | None = None,
+    engine: Any = None,
+    embedder: Any = None,
+    manifest_extra: dict[str, Any] | None = None,
+) -> UpdateReport:
+    """Apply ``deletes`` then ``upserts`` to the bundle at ``root`` as one new version.
+
+    ``keep_only``: also delete every live document whose id is not in this set (a sync's view
+    of which documents still exist at the source).
+
+    ``engine``/``embedder``: an already loaded embedder to reuse. ``manifest_extra``: sections to
+    record in the new manifest (``retrieval sync`` stores its watermark this way); with nothing
+    else changed, a new version is committed only when they differ from the current ones.
+    """
+    started = time.perf_counter()
+    root = Path(root)
+    docs = _checked_documents(upserts)
+    delete_ids = _checked_ids(deletes)
+    with bundle.update_lock(root):
+        manifest = bundle.read_manifest(root, verify=False)
+        config = IndexConfig.from_dict(manifest.get("config", {}))
+        update = _Update(root, manifest, config, _embedder_of(engine, embedder))
+        try:
+            report = UpdateReport(version=version_of(manifest))
+            if keep_only is not None:
+                delete_ids += [d for d, st in update.docs.items() if not st.deleted and d not in keep_only]
+            update.delete(list(dict.fromkeys(delete_ids)), report)
+            update.upsert(docs, force, report)
+            extra = manifest_extra or {}
+            if update.changed or any(manifest.get(k) != v for k, v in extra.items()):
+                report.version = version_of(update.commit(extra))
+                report.committed = True
+                report.stages_s = {k: round(v, 4) for k, v in update.stages.items()}
+        finally:
+            update.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _embedder_of(engine: Any, embedder: Any) -> Any:
+    if embedder is not None or engine is None:
+        return embedder
+    dense = engine.planner.dense
+    return getattr(dense.embedder, "embedder", None) if dense is not None else None
+
+
+def _checked_documents(docs: Iterable[Document]) -> list[Document]:
+    out, seen = [], set()
+    for doc in docs:
+        if not isinstance(doc, Document):
+            raise CorpusError(f"upsert takes retrieval.Document objects, got {type(doc).__name__}")
+        if not isinstance(doc.id, str) or not doc.id:
+            raise CorpusError(f"a document id must be a non-empty string, got {doc.id!r}")
+        if not isinstance(doc.text, str) or not isinstance(doc.title, str):
+            raise CorpusError(f"document {doc.id!r}: title and text must be strings")
+        if doc.id in seen:
+            raise CorpusError(f"duplicate document id {doc.id!r} in one update")
+        seen.add(doc.id)
+        out.append(doc)
+    return out
+
+
+def _checked_ids(ids: Iterable[str]) -> list[str]:
+    if isinstance(ids, str):
+        raise CorpusError("delete takes a list of document ids, not one string")
+    out = []
+    for doc_id in ids:
+        if not isinstance(doc_id, str) or not doc_id:
+            raise CorpusError(f"a document id must be a non-empty string, got {doc_id!r}")
+        out.append(doc_id)
+    return list(dict.fromkeys(out))
+
+
+class _Update:
+    """The current version's state, the changes accumulated on it, and writing the new delta."""
+
+    def __init__(self, root: Path, manifest: dict[str, Any], config: IndexConfig, embedder: Any) -> None:
+        self.root = root
+        self.manifest = manifest
+        self.config = config
+        self.stages: dict[str, float] = {}
+        t0 = time.perf_counter()
+        self.parts: VersionParts = open_version(root, manifest, config, embedder=embedder)
+        self.embedder = self.parts.dense.embedder.embedder if self.parts.dense is not None else None
+        self.base = base_dir(root, manifest)
+        self.n_base = base_chunk_count(manifest)
+        self.section = layout.DeltaSection.parse(manifest["delta"]) if manifest.get("delta") else None
+        self.delta_dir = root / self.section.dir if self.section else None
+        self.postgres = (manifest.get("store") or {}).get("kind") == "postgres"
+        self._load_state()
+        self.changed = False
+        self.new_chunks: list[Chunk] = []
+        self.new_tokens: list[np.ndarray] = []
+        self.new_metadata: dict[str, dict[str, Any]] = {}
+        self.stages["open"] = time.perf_counter() - t0
+
+    # -- the current state ----------------------------------------------------------------
+
+    def _load_state(self) -> None:
+        bm25 = self.parts.bm25
+        self.vocabulary = bm25.vocabulary  # global; new terms are added to it in place
+        self.base_vocab = int(bm25.index.base_vocab) if self.section else len(self.vocabulary)
+        self.docs = base_documents(self.base, self._base_doc_ids())
+        if self.section is None:
+            arrays = bm25.index.arrays()
+            self.df = np.array(arrays["df"], dtype=np.int64)
+            self.live_docs = int(bm25.index.n_docs)
+            self.live_tokens = int(bm25.index.total_tokens)
+            self.tombstones = np.empty(0, dtype=np.int64)
+            self.token_offsets = np.zeros(1, dtype=np.uint64)
+            self.tokens = np.empty(0, dtype=np.uint32)
+            self.touched: dict[str, DocState] = {}
+        else:
+            d = self.delta_dir
+            assert d is not None
+            self.df = np.array(layout.load_array(d / layout.DF_FILE, mmap=False), dtype=np.int64)
+            self.live_docs, self.live_tokens = self.section.live_docs, self.section.live_tokens
+            self.tombstones = np.array(layout.load_array(d / layout.TOMBSTONES_FILE, mmap=False), dtype=np.int64)
+            self.token_offsets = np.array(layout.load_array(d / layout.TOKEN_OFFSETS_FILE, mmap=False), dtype=np.uint64)
+            self.tokens = np.array(layout.load_array(d / layout.TOKENS_FILE, mmap=False), dtype=np.uint32)
+            self.touched = read_delta_documents(d / layout.DOCUMENTS_FILE)
+            self.docs.update(self.touched)
+        self.n_total = self.n_base + (self.section.chunks if self.section else 0)
+        self.dead: list[np.ndarray] = []
+
+    def _base_doc_ids(self) -> Any:
+        store = self.parts.store
+        all_ids = store.all_doc_ids()
+        return all_ids.slice(0, self.n_base) if len(all_ids) != self.n_base else all_ids
+
+    # -- changes --------------------------------------------------------------------------
+
+    def delete(self, doc_ids: list[str], report: UpdateReport) -> None:
+        for doc_id in doc_ids:
+            state = self.docs.get(doc_id)
+            if state is None or state.deleted:
+                report.missing.append(doc_id)
+                continue
+            report.chunks_removed += self._tombstone(state)
+            self._set(doc_id, DocState(state.content_hash, -1, 0, deleted=True))
+            report.deleted += 1
+
+    def upsert(self, docs: list[Document], force: bool, report: UpdateReport) -> None:
+        from ..ingest import Chunker
+        from ..ingest.content_hash import document_hash
+        from ..text import TokenCounter
+
+        if not docs:
+            return
+        t0 = time.perf_counter()
+        chunker = Chunker(self.config.chunker, TokenCounter())
+        for doc in docs:
+            content_hash = document_hash(doc)
+            state = self.docs.get(doc.id)
+            live = state is not None and not state.deleted
+            if live and not force and state.content_hash == content_hash:
+                report.unchanged += 1
+                continue
+            if live:
+                report.chunks_removed += self._tombstone(state)
+                report.replaced += 1
+            else:
+                report.added += 1
+            chunks = chunker.chunk(doc)
+            first = self.n_total + len(self.new_chunks)
+            self.new_chunks.extend(chunks)
+            self._set(doc.id, DocState(content_hash, first if chunks else -1, len(chunks)))
+            self.new_metadata[doc.id] = dict(doc.metadata)
+            report.chunks_added += len(chunks)
+        self.stages["chunk"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for chunk in self.new_chunks[len(self.new_tokens) :]:
+            ids = np.asarray(self.vocabulary.add(self.parts.bm25.analyzer(self._indexed_text(chunk))), dtype=np.int64)
+            self._count_in(ids)
+            self.new_tokens.append(ids.astype(np.uint32))
+        self.stages["analyze"] = time.perf_counter() - t0
+
+    def _set(self, doc_id: str, state: DocState) -> None:
+        self.docs[doc_id] = state
+        self.touched[doc_id] = state
+        self.changed = True
+        if state.deleted:
+            self.new_metadata.pop(doc_id, None)
+
+    def _tombstone(self, state: DocState) -> int:
+        """Mark a document's chunks dead and take their terms out of the live statistics."""
+        ids = state.chunk_ids()
+        if not ids.size:
+            return 0
+        for terms in self._terms_of(ids):
+            self._count_in(terms, sign=-1)
+        self.dead.append(ids)
+        return int(ids.size)
+
+    def _terms_of(self, ids: np.ndarray) -> list[np.ndarray]:
+        """BM25 term ids of existing chunks: stored for added ones, re-analyzed for base ones."""
+        out: list[np.ndarray] = []
+        pending = [i for i in ids.tolist()]
+        base_ids = [i for i in pending if i < self.n_base]
+        if base_ids:
+            analyzer, vocab = self.parts.bm25.analyzer, self.vocabulary
+            for chunk in self.parts.store.get(base_ids):
+                out.append(np.asarray(vocab.add(analyzer(self._indexed_text(chunk))), dtype=np.int64))
+        for i in pending:
+            if i < self.n_base:
+                continue
+            if i < self.n_total:  # added by an earlier update
+                row = i - self.n_base
+                out.append(self.tokens[int(self.token_offsets[row]) : int(self.token_offsets[row + 1])].astype(np.int64))
+            else:  # added by this update (a document upserted twice in one call is refused earlier)
+                out.append(self.new_tokens[i - self.n_total].astype(np.int64))
+        return out
+
+    def _count_in(self, terms: np.ndarray, sign: int = 1) -> None:
+        if len(self.df) < len(self.vocabulary):
+            self.df = np.concatenate([self.df, np.zeros(len(self.vocabulary) - len(self.df), dtype=np.int64)])
+        unique = np.unique(terms)
+        self.df[unique] += sign
+        self.live_docs += sign
+        self.live_tokens += sign * int(len(terms))
+
+    def _indexed_text(self, chunk: Chunk) -> str:
+        # The sequence a build analyzes and embeds (Engine.build): title and text, or text alone.
+        return f"{chunk.title}\n{chunk.text}" if self.config.chunker.include_title else chunk.text
+
+    # -- writing the new version ----------------------------------------------------------
+
+    def commit(self, extra: dict[str, Any]) -> dict[str, Any]:
+        version = version_of(self.manifest) + 1
+        tmp = bundle.new_version_dir(self.root, "delta", version)
+        try:
+            section = self._write_delta(tmp)
+            final = bundle.seal_version_dir(tmp)
+        except BaseException:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        section["dir"] = final.name
+        manifest = self._new_manifest(version, section, final, extra)
+        t0 = time.perf_counter()
+        bundle.commit_version(self.root, manifest)
+        self.stages["commit"] = time.perf_counter() - t0
+        return manifest
+
+    def close(self) -> None:
+        store = self.parts.store
+        for candidate in (store, getattr(store, "base", None)):
+            if candidate is not None and hasattr(candidate, "close"):
+                candidate.close()
+
+    def _write_delta(self, out: Path) -> dict[str, Any]:
+        n_new = len(self.new_chunks)
+        n_delta = (self.n_total - self.n_base) + n_new
+        t0 = time.perf_counter()
+        self._write_chunks(out)
+        dead = np.concatenate([self.tombstones, *self.dead]) if self.dead else self.tombstones
+        tombstones = np.unique(dead).astype(np.int64)
+        np.save(out / layout.TOMBSTONES_FILE, tombstones, allow_pickle=False)
+        live_touched = {k: v for k, v in self.touched.items()}
+        write_delta_documents(out / layout.DOCUMENTS_FILE, live_touched)
+        self._write_metadata(out)
+        self.stages["write_chunks"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        tokens, offsets = self._all_delta_tokens()
+        np.save(out / layout.TOKENS_FILE, tokens, allow_pickle=False)
+        np.save(out / layout.TOKEN_OFFSETS_FILE, offsets, allow_pickle=False)
+        terms = self.vocabulary.terms()[self.base_vocab :]
+        (out / layout.NEW_TERMS_FILE).write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
+        if self.df.min(initial=0) < 0 or self.live_docs < 0 or self.live_tokens < 0:
+            raise RuntimeError("internal error: live BM25 statistics went negative")  # a bug, never input
+        np.save(out / layout.DF_FILE, self.df.astype(np.uint32), allow_pickle=False)
+        if n_delta:
+            self._write_bm25(out / layout.BM25_DIR, tokens, offsets)
+        self.stages["bm25"] = time.perf_counter() - t0
+
+        sentences = None
+        if self.parts.dense is not None:
+            t0 = time.perf_counter()
+            new_vectors = self._embed_new()
+            self.stages["embed"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            self._write_vectors(out, new_vectors)
+            self.stages["vector_index"] = time.perf_counter() - t0
+            if self.parts.sentences is not None:
+                t0 = time.perf_counter()
+                sentences = self._write_sentences(out / layout.SENTENCES_DIR)
+                self.stages["sentences"] = time.perf_counter() - t0
+        return layout.DeltaSection(
+            dir="",
+            base_chunks=self.n_base,
+            chunks=n_delta,
+            tombstones=len(tombstones),
+            live_docs=self.live_docs,
+            live_tokens=self.live_tokens,
+            vocab=len(self.vocabulary),
+            sentences=sentences,
+        ).to_dict()
+
+    def _write_chunks(self, out: Path) -> None:
+        if self.postgres:
+            if self.new_chunks:
+                self.parts.store.put_chunks(self.n_total, self.new_chunks)
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from ..stores import ParquetChunkWriter
+
+        writer = ParquetChunkWriter(out / layout.CHUNKS_FILE)
+        try:
+            if self.delta_dir is not None:
+                for batch in pq.ParquetFile(self.delta_dir / layout.CHUNKS_FILE).iter_batches():
+                    for row in pa.Table.from_batches([batch]).to_pylist():
+                        writer.add(Chunk(**row))
+            for chunk in self.new_chunks:
+                writer.add(chunk)
+        finally:
+            writer.close()
+
+    def _write_metadata(self, out: Path) -> None:
+        from ..search.filters import MetadataWriter
+
+        writer = MetadataWriter(out / layout.METADATA_FILE)
+        if self.delta_dir is not None and (self.delta_dir / layout.METADATA_FILE).is_file():
+            import pyarrow.parquet as pq
+
+            previous = pq.read_table(self.delta_dir / layout.METADATA_FILE).to_pylist()
+            keep = {d for d, s in self.touched.items() if not s.deleted and d not in self.new_metadata}
+            grouped: dict[str, dict[str, Any]] = {}
+            for row in previous:
+                if row["doc_id"] in keep:
+                    grouped.setdefault(row["doc_id"], {})[row["key"]] = row["value"]  # already value text
+            for doc_id, values in grouped.items():
+                writer.add(doc_id, values)
+        for doc_id, values in self.new_metadata.items():
+            if values:
+                writer.add(doc_id, values)
+        writer.close()
+
+    def _all_delta_tokens(self) -> tuple[np.ndarray, np.ndarray]:
+        lengths = np.array([len(t) for t in self.new_tokens], dtype=np.uint64)
+        offsets = np.concatenate([self.token_offsets, self.token_offsets[-1] + np.cumsum(lengths, dtype=np.uint64)])
+        tokens = np.concatenate([self.tokens, *self.new_tokens]).astype(np.uint32) if self.new_tokens else self.tokens
+        return tokens, offsets.astype(np.uint64)
+
+    def _write_bm25(self, directory: Path, tokens: np.ndarray, offsets: np.ndarray) -> None:
+        from ..keyword.bm25 import save_index_arrays
+        from ..native import BM25Index
+
+        cfg = self.parts.bm25.config
+        index = BM25Index.build(
+            offsets, tokens, len(self.vocabulary), variant=cfg.variant, k1=cfg.k1, b=cfg.b, epsilon=cfg.epsilon
+        )
+        save_index_arrays(index, directory)
+
+    def _embed_new(self) -> np.ndarray:
+        from ..dense_index import embed_all
+
+        dim = int(self.parts.dense.vectors.shape[1])
+        if not self.new_chunks:
+            return np.zeros((0, dim), dtype=np.float32)
+        return embed_all(self.embedder, [self._indexed_text(c) for c in self.new_chunks])
+
+    def _write_vectors(self, out: Path, new_vectors: np.ndarray) -> None:
+        index = self.parts.dense.index  # opened privately for this update: safe to extend
+        if len(new_vectors):
+            index.add(new_vectors, np.arange(self.n_total, self.n_total + len(new_vectors), dtype=np.int64))
+        index.save(out / layout.INDEX_FILE)
+        previous = (
+            np.load(self.delta_dir / layout.VECTORS_FILE, allow_pickle=False)
+            if self.delta_dir is not None
+            else np.zeros((0, new_vectors.shape[1]), dtype=np.float32)
+        )
+        np.save(out / layout.VECTORS_FILE, np.concatenate([previous, new_vectors]).astype(np.float32), allow_pickle=False)
+
+    def _write_sentences(self, directory: Path) -> dict[str, Any]:
+        from ..context import sentence_index as si
+
+        builder = si.SentenceIndexBuilder()
+        titled = self.config.chunker.include_title
+        for chunk in self.new_chunks:
+            builder.add(chunk.text, chunk.title if titled else "")
+        scratch = directory.parent / ".new_sentences"
+        section = builder.write(scratch, self.embedder)
+        new = si.SentenceIndex.open(scratch.parent, {**section, "dir": scratch.name}, builder.n_chunks)
+        if self.section is not None and self.section.sentences:
+            old = si.SentenceIndex.open(self.delta_dir, self.section.sentences, self.section.chunks)
+            offsets = np.concatenate([old.offsets[:-1], new.offsets + int(old.offsets[-1])])
+            spans = np.concatenate([old.spans, new.spans])
+            vectors = np.concatenate([old.vectors, new.vectors])
+        else:
+            offsets, spans, vectors = new.offsets, new.spans, new.vectors
+        directory.mkdir()
+        np.save(directory / si.OFFSETS_FILE, np.asarray(offsets, dtype=np.int64), allow_pickle=False)
+        np.save(directory / si.SPANS_FILE, np.asarray(spans, dtype=np.int32), allow_pickle=False)
+        np.save(directory / si.VECTORS_FILE, np.asarray(vectors, dtype=np.float16), allow_pickle=False)
+        del new
+        import shutil
+
+        shutil.rmtree(scratch)
+        return {**section, "dir": layout.SENTENCES_DIR, "chunks": len(offsets) - 1, "count": len(spans)}
+
+    def _new_manifest(self, version: int, section: dict[str, Any], delta: Path, extra: dict[str, Any]) -> dict[str, Any]:
+        old = self.manifest
+        old_delta = self.section.dir if self.section else None
+        files = {rel: meta for rel, meta in old["files"].items() if old_delta is None or not rel.startswith(old_delta + "/")}
+        files.update(bundle.file_entries(self.root, delta))
+        live_chunks = self.n_total + len(self.new_chunks) - section["tombstones"]
+        counts = {
+            **old.get("counts", {}),
+            "documents": sum(1 for s in self.docs.values() if not s.deleted),
+            "chunks": live_chunks,
+            "terms": int(np.count_nonzero(self.df)),
+            "postings": int(self.df.sum()),  # one per (term, live chunk) pair
+        }
+        info = {k: v for k, v in old.items() if k not in ("format", "format_version", "created", "environment", "files")}
+        info.update(extra)
+        info.update({"version": version, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        info["delta"] = section
+        info["counts"] = counts
+        if info.get("dense"):
+            info["dense"] = {**info["dense"], "count": self.n_total + len(self.new_chunks)}
+        manifest = bundle.new_manifest(info, files)
+        manifest["created"] = old.get("created", manifest["created"])
+        return manifest

@@ -1,0 +1,172 @@
+"""`retrieval sync` against a throwaway PostgreSQL: inserts, updates and deletes since the
+watermark, a SIGKILL midway, chunk text served from PostgreSQL, and metadata from its columns."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from retrieval import Engine, IndexConfig
+from retrieval.cli import main
+from retrieval.errors import StoreUnavailableError
+from retrieval.ingest.postgres_reader import PostgresCorpus
+from retrieval.updates.sync import sync
+
+_TABLES = itertools.count()
+KEYWORD_ONLY = IndexConfig(dense=False)
+
+
+@pytest.fixture()
+def source(pg_cluster):
+    """A fresh source table of 20 documents; returns (table name, its query)."""
+    table = f"src_{next(_TABLES)}_{os.getpid()}"
+    values = ", ".join(
+        f"('d{i}', 'Title {i}', 'Document {i} talks about topic {i % 5} at some length.', 'g{i % 2}')" for i in range(20)
+    )
+    pg_cluster.execute(
+        f"CREATE TABLE {table} (id text PRIMARY KEY, title text, text text NOT NULL, grp text, "
+        "updated_at timestamptz NOT NULL DEFAULT clock_timestamp())",
+        f"INSERT INTO {table} (id, title, text, grp) VALUES {values}",
+    )
+    return table, f"SELECT id, title, text, grp, updated_at FROM {table}"
+
+
+def hit_docs(engine: Engine, query: str, **kw) -> list[str]:
+    return [h.doc_id for h in engine.search(query, k=50, **kw).hits]
+
+
+def test_sync_applies_inserts_updates_and_deletes_since_the_watermark(tmp_path, pg_cluster, source):
+    table, sql = source
+    engine = Engine.build(PostgresCorpus(pg_cluster.dsn, sql), tmp_path / "b", KEYWORD_ONLY)
+    recorded = engine.manifest["sync"]
+    assert recorded["sql"] == sql and recorded["watermark"] and "postgres@" in recorded["source"]
+    assert "grp" in engine.manifest["metadata"]["keys"] and "updated_at" not in engine.manifest["metadata"]["keys"]
+
+    pg_cluster.execute(
+        f"UPDATE {table} SET text = 'Now about quokkas entirely.', updated_at = clock_timestamp() WHERE id = 'd3'",
+        f"INSERT INTO {table} (id, title, text, grp) VALUES ('n1', 'New', 'A wombat appears.', 'g1')",
+        f"DELETE FROM {table} WHERE id = 'd4'",
+    )
+    report = sync(tmp_path / "b", pg_cluster.dsn, sql)
+    assert (report.update.replaced, report.update.added, report.update.deleted) == (1, 1, 1)
+    assert not report.full and report.rows_read < 20  # only rows at or past the watermark were read
+    assert report.watermark_after > report.watermark_before
+
+    engine = Engine.open(tmp_path / "b")
+    assert hit_docs(engine, "quokkas") == ["d3"]
+    assert "d3" not in hit_docs(engine, "Document 3 talks")
+    assert hit_docs(engine, "wombat") == ["n1"]
+    assert "d4" not in hit_docs(engine, "Document 4 talks topic")
+    # Metadata from the table's columns filters the synced version.
+    assert set(hit_docs(engine, "wombat quokkas", filters={"grp": "g1"})) == {"d3", "n1"}
+
+    again = sync(tmp_path / "b", pg_cluster.dsn, sql)  # nothing new: rows at the watermark compare equal
+    assert not again.update.committed and again.update.unchanged == again.rows_read >= 1
+
+    pg_cluster.execute(f"UPDATE {table} SET grp = 'g0', updated_at = clock_timestamp() WHERE id = 'n1'")
+    assert sync(tmp_path / "b", pg_cluster.dsn, sql).update.replaced == 1
+    assert Engine.open(tmp_path / "b").search("wombat", k=5, filters={"grp": "g1"}).hits == ()
+
+    # Compaction, then a fresh build from the table in the same document order: same results.
+    assert main(["compact", str(tmp_path / "b"), "--json"]) == 0
+    compacted = Engine.open(tmp_path / "b")
+    order = list(dict.fromkeys(compacted.store.all_doc_ids().to_pylist()))
+    rows = {d.id: d for d in PostgresCorpus(pg_cluster.dsn, sql)}
+    fresh = Engine.build([rows[i] for i in order], tmp_path / "fresh", KEYWORD_ONLY)
+    for query in ("quokkas", "Document topic 2", "wombat appears", "talks about topic 1"):
+        assert compacted.search(query, k=30).hits == fresh.search(query, k=30).hits
+
+
+def test_full_sync_without_updated_at_compares_by_hash(tmp_path, pg_cluster, source):
+    table, _ = source
+    sql = f"SELECT id, title, text FROM {table}"
+    Engine.build(PostgresCorpus(pg_cluster.dsn, sql), tmp_path / "b", KEYWORD_ONLY)
+    pg_cluster.execute(f"UPDATE {table} SET text = 'Changed to platypus.' WHERE id = 'd9'")
+    report = sync(tmp_path / "b", pg_cluster.dsn, sql)
+    assert report.full and report.rows_read == 20
+    assert (report.update.replaced, report.update.unchanged) == (1, 19)
+    assert hit_docs(Engine.open(tmp_path / "b"), "platypus") == ["d9"]
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    import retrieval.bundle as bundle
+    from retrieval.updates.sync import sync
+
+    root, dsn, sql, marker = Path(sys.argv[1]), sys.argv[2], sys.argv[3], Path(sys.argv[4])
+    original = bundle.seal_version_dir
+
+    def sealed_then_wait(tmp):
+        final = original(tmp)           # the new delta is complete (and its chunk rows written)
+        marker.write_text("here")       # ... but no manifest names it yet
+        time.sleep(120)
+        return final
+
+    bundle.seal_version_dir = sealed_then_wait
+    sync(root, dsn, sql)
+    """
+)
+
+
+@pytest.mark.parametrize("store", ["parquet", "postgres"])
+def test_sigkill_mid_sync_keeps_previous_version_and_rerun_completes(tmp_path, pg_cluster, pg_schema, source, store):
+    table, sql = source
+    Engine.build(PostgresCorpus(pg_cluster.dsn, sql), tmp_path / "b", KEYWORD_ONLY,
+                 store=pg_cluster.dsn if store == "postgres" else None, store_schema=pg_schema)
+    before = [(h.id, h.score) for h in Engine.open(tmp_path / "b").search("Document 7 topic", k=20).hits]
+    pg_cluster.execute(
+        f"UPDATE {table} SET text = 'Echidnas lay eggs.', updated_at = clock_timestamp() WHERE id = 'd7'",
+        f"DELETE FROM {table} WHERE id = 'd8'",
+    )
+    marker = tmp_path / "marker"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path / "b"), pg_cluster.dsn, sql, str(marker)])
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert child.poll() is None and time.monotonic() < deadline, "the sync never reached its commit"
+            time.sleep(0.02)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+
+    previous = Engine.open(tmp_path / "b")  # every file's sha256 checked
+    assert previous.manifest.get("version", 1) == 1
+    assert [(h.id, h.score) for h in previous.search("Document 7 topic", k=20).hits] == before
+    assert not previous.search("echidnas", k=1).hits
+
+    report = sync(tmp_path / "b", pg_cluster.dsn, sql)  # the watermark did not move: same changes again
+    assert (report.update.replaced, report.update.deleted) == (1, 1)
+    synced = Engine.open(tmp_path / "b")
+    assert hit_docs(synced, "echidnas eggs") == ["d7"]
+    assert "d8" not in hit_docs(synced, "Document 8 talks topic")
+    if store == "postgres":
+        assert type(synced.store).__name__ == "PostgresChunkStore"
+        assert synced.search("echidnas", k=1).hits[0].text == "Echidnas lay eggs."
+
+
+def test_sync_cli_and_unreachable_server(tmp_path, pg_cluster, source, capsys):
+    table, sql = source
+    Engine.build(PostgresCorpus(pg_cluster.dsn, sql), tmp_path / "b", KEYWORD_ONLY)
+    manifest = (tmp_path / "b" / "manifest.json").read_text()
+    with pytest.raises(StoreUnavailableError, match="UNAVAILABLE"):
+        sync(tmp_path / "b", "postgresql://postgres@127.0.0.1:1/nowhere", sql)
+    assert (tmp_path / "b" / "manifest.json").read_text() == manifest
+
+    pg_cluster.execute(f"INSERT INTO {table} (id, title, text) VALUES ('cli', 'CLI', 'Added for the CLI test.')")
+    capsys.readouterr()
+    assert main(["sync", str(tmp_path / "b"), pg_cluster.dsn, "--json"]) == 0  # the query comes from the manifest
+    out = json.loads(capsys.readouterr().out)
+    assert out["added"] == 1 and out["committed"] and out["version"] == 2
+    assert main(["sync", str(tmp_path / "b"), "/not/a/dsn"]) == 2
+    assert "postgresql://" in capsys.readouterr().err
