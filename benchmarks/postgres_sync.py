@@ -45,10 +45,11 @@ from tests.stores.conftest import PgCluster, _bindir, _free_port  # noqa: E402
 MODES = ("bm25", "dense", "hybrid")
 
 
-def start_cluster(workdir: Path) -> PgCluster:
+def start_cluster() -> PgCluster:
     import os
 
     as_postgres = os.geteuid() == 0
+    workdir = Path(tempfile.mkdtemp(prefix="pgsync-bench-pg-"))  # its own: the server user must reach it
     (workdir / "socket").mkdir(parents=True)
     if as_postgres:
         shutil.chown(workdir, "postgres", "postgres")
@@ -134,7 +135,7 @@ def main() -> None:
     queries = read_queries(scifact / "queries.jsonl")
     qrels = read_qrels(scifact / "qrels" / "test.tsv")
     work = Path(tempfile.mkdtemp(prefix="pgsync-bench-"))
-    cluster = start_cluster(work / "pg")
+    cluster = start_cluster()
     result: dict = {
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": __import__("os").cpu_count()},
     }
@@ -188,6 +189,7 @@ def main() -> None:
             cluster.stop()
         finally:
             shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(cluster.root, ignore_errors=True)
     print(json.dumps(result, indent=2))
 
 

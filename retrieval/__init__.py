@@ -19,6 +19,8 @@ from .errors import (
     NotFoundError,
     QueryError,
     RetrievalError,
+    StoreUnavailableError,
+    UpdateConflictError,
 )
 from .types import Chunk, Document, Hit, SearchResult, StageTimings
 

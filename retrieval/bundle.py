@@ -124,6 +124,7 @@ def update_lock(root: Path) -> Iterator[None]:
 
     from .errors import UpdateConflictError
 
+    read_manifest(root, verify=False)  # a bundle at all (no lock file left in a random directory)
     with open(root / LOCK_FILE, "a+b") as handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -287,7 +287,7 @@ class Engine:
 
     def compact(self) -> "UpdateReport":
         """Rewrite the bundle without tombstones (no re-embedding) as a new version."""
-        from .updates import compact
+        from .updates.compact import compact
 
         report = compact(self.path, engine=self)
         self._reload()

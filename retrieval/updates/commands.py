@@ -15,6 +15,8 @@ import json
 import sys
 from typing import Any
 
+STORE_DSN_ENV = "RETRIEVAL_STORE_DSN"  # retrieval.stores.factory's; not imported: parsers load nothing heavy
+
 
 def add_update_parsers(subparsers: Any) -> None:
     p = subparsers.add_parser("update", help="upsert and delete documents in a bundle (a new version)")
@@ -36,6 +38,11 @@ def add_update_parsers(subparsers: Any) -> None:
     p.add_argument("bundle")
     p.add_argument("--json", action="store_true")
 
+    for name in ("update", "sync", "compact"):
+        subparsers.choices[name].add_argument(
+            "--store-dsn", help=f"for a bundle whose chunk text is in PostgreSQL: its DSN (default ${STORE_DSN_ENV}, "
+                                "else the manifest's, with the password from $PGPASSWORD or ~/.pgpass)")
+
 
 def cmd_update(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
@@ -45,7 +52,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     if not args.upsert and not args.deletes:
         raise ConfigError("nothing to do: give --upsert CORPUS and/or --delete DOC_ID")
     docs = list(read_corpus(args.upsert)) if args.upsert else []
-    report = apply_update(args.bundle, upserts=docs, deletes=args.deletes, force=args.force)
+    report = apply_update(args.bundle, upserts=docs, deletes=args.deletes, force=args.force, store_dsn=args.store_dsn)
     return _print(args, report.as_dict(), _summary(report.as_dict()))
 
 
@@ -63,7 +70,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         sql = recorded.get("sql")
         if not sql:
             raise ConfigError("this bundle records no query to sync from: give --sql \"SELECT id, title, text, updated_at FROM ...\"")
-    report = sync(args.bundle, args.dsn, sql, full=args.full).as_dict()
+    report = sync(args.bundle, args.dsn, sql, full=args.full, store_dsn=args.store_dsn).as_dict()
     line = _summary(report) + f"; read {report['rows_read']} changed-candidate rows, watermark {report['watermark_after']}"
     return _print(args, report, line)
 
@@ -71,7 +78,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 def cmd_compact(args: argparse.Namespace) -> int:
     from .compact import compact
 
-    report = compact(args.bundle).as_dict()
+    report = compact(args.bundle, store_dsn=args.store_dsn).as_dict()
     if report["committed"]:
         line = f"compacted to version {report['version']}: {report['chunks_removed']} deleted chunks dropped in {report['seconds']:.2f} s"
     else:

@@ -28,7 +28,7 @@ from . import delta as layout
 FETCH_BATCH = 4096  # chunks read from the store per round trip while rewriting
 
 
-def compact(root: str | Path, *, engine: Any = None, embedder: Any = None) -> UpdateReport:
+def compact(root: str | Path, *, engine: Any = None, embedder: Any = None, store_dsn: str | None = None) -> UpdateReport:
     """Rewrite the bundle at ``root`` without tombstones as a new version (no-op without a delta)."""
     started = time.perf_counter()
     root = Path(root)
@@ -39,7 +39,8 @@ def compact(root: str | Path, *, engine: Any = None, embedder: Any = None) -> Up
             report.seconds = time.perf_counter() - started
             return report
         config = IndexConfig.from_dict(manifest.get("config", {}))
-        parts = open_version(root, manifest, config, embedder=_embedder_of(engine, embedder))
+        dsn = store_dsn or getattr(engine, "_store_dsn", None)
+        parts = open_version(root, manifest, config, embedder=_embedder_of(engine, embedder), store_dsn=dsn)
         try:
             version = version_of(manifest) + 1
             tmp = bundle.new_version_dir(root, "gen", version)

@@ -70,6 +70,7 @@ def sync(
     engine: Any = None,
     embedder: Any = None,
     timeouts: Timeouts = Timeouts(),
+    store_dsn: str | None = None,
 ) -> SyncReport:
     """Apply the changes in ``sql``'s rows since the last sync to the bundle at ``root``."""
     started = time.perf_counter()
@@ -102,6 +103,7 @@ def sync(
         engine=engine,
         embedder=embedder,
         manifest_extra={"sync": sync_section(dsn, sql, stamp if has_stamp else None)},
+        store_dsn=store_dsn,
     )
     return SyncReport(
         update=report,

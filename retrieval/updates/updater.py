@@ -64,13 +64,15 @@ def apply_update(
     engine: Any = None,
     embedder: Any = None,
     manifest_extra: dict[str, Any] | None = None,
+    store_dsn: str | None = None,
 ) -> UpdateReport:
     """Apply ``deletes`` then ``upserts`` to the bundle at ``root`` as one new version.
 
     ``keep_only``: also delete every live document whose id is not in this set (a sync's view
     of which documents still exist at the source).
 
-    ``engine``/``embedder``: an already loaded embedder to reuse. ``manifest_extra``: sections to
+    ``engine``/``embedder``: an already loaded embedder to reuse. ``store_dsn``: the DSN of a
+    bundle whose chunks are in PostgreSQL (default: the engine's, ``$RETRIEVAL_STORE_DSN``, the manifest's). ``manifest_extra``: sections to
     record in the new manifest (``retrieval sync`` stores its watermark this way); with nothing
     else changed, a new version is committed only when they differ from the current ones.
     """
@@ -81,7 +83,8 @@ def apply_update(
     with bundle.update_lock(root):
         manifest = bundle.read_manifest(root, verify=False)
         config = IndexConfig.from_dict(manifest.get("config", {}))
-        update = _Update(root, manifest, config, _embedder_of(engine, embedder))
+        dsn = store_dsn or getattr(engine, "_store_dsn", None)
+        update = _Update(root, manifest, config, _embedder_of(engine, embedder), dsn)
         try:
             report = UpdateReport(version=version_of(manifest))
             if keep_only is not None:
@@ -136,13 +139,15 @@ def _checked_ids(ids: Iterable[str]) -> list[str]:
 class _Update:
     """The current version's state, the changes accumulated on it, and writing the new delta."""
 
-    def __init__(self, root: Path, manifest: dict[str, Any], config: IndexConfig, embedder: Any) -> None:
+    def __init__(
+        self, root: Path, manifest: dict[str, Any], config: IndexConfig, embedder: Any, store_dsn: str | None = None
+    ) -> None:
         self.root = root
         self.manifest = manifest
         self.config = config
         self.stages: dict[str, float] = {}
         t0 = time.perf_counter()
-        self.parts: VersionParts = open_version(root, manifest, config, embedder=embedder)
+        self.parts: VersionParts = open_version(root, manifest, config, embedder=embedder, store_dsn=store_dsn)
         self.embedder = self.parts.dense.embedder.embedder if self.parts.dense is not None else None
         self.base = base_dir(root, manifest)
         self.n_base = base_chunk_count(manifest)

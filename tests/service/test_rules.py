@@ -8,7 +8,16 @@ from pathlib import Path
 import grpc
 import pytest
 
-from retrieval.errors import BundleError, ConfigError, CorpusError, NotFoundError, QueryError, RetrievalError
+from retrieval.errors import (
+    BundleError,
+    ConfigError,
+    CorpusError,
+    NotFoundError,
+    QueryError,
+    RetrievalError,
+    StoreUnavailableError,
+    UpdateConflictError,
+)
 from retrieval.generation.errors import (
     ContextWindowError,
     GenerationError,
@@ -154,6 +163,8 @@ def test_tokens_do_not_show_in_the_repr() -> None:
     (PromptError("not a string"), C.INVALID_ARGUMENT),
     (ContextWindowError("question too long"), C.INVALID_ARGUMENT),
     (NotFoundError("no chunk 7"), C.NOT_FOUND),
+    (StoreUnavailableError("UNAVAILABLE: fetching chunks: connection lost"), C.UNAVAILABLE),
+    (UpdateConflictError("another update"), C.FAILED_PRECONDITION),
     (Overloaded("full"), C.RESOURCE_EXHAUSTED),
     (DeadlineExpired("late"), C.DEADLINE_EXCEEDED),
     (GenerationTimeoutError("read timeout"), C.DEADLINE_EXCEEDED),

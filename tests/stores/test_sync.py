@@ -21,6 +21,7 @@ from retrieval.errors import StoreUnavailableError
 from retrieval.ingest.postgres_reader import PostgresCorpus
 from retrieval.updates.sync import sync
 
+pytestmark = pytest.mark.postgres
 _TABLES = itertools.count()
 KEYWORD_ONLY = IndexConfig(dense=False)
 
