@@ -204,6 +204,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     )
     seconds = time.perf_counter() - started
     counts = engine.counts
+    engine.close()
     result = {"chunks": counts["chunks"], "documents": counts["documents"], "seconds": seconds, "dir": str(args.out)}
     if args.json:
         _print_json(result)

@@ -257,6 +257,18 @@ class Engine:
         engine._store_dsn = store_dsn
         return engine
 
+    def close(self) -> None:
+        """Release the chunk store's connections (a PostgreSQL pool); searching afterwards fails."""
+        close = getattr(self.store, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def counts(self) -> dict[str, int]:
         """Live documents and chunks, terms and postings of the current version."""

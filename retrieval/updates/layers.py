@@ -5,8 +5,7 @@ that holds them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -108,32 +107,10 @@ class LayeredChunkStore:
         return out
 
 
-@dataclass(frozen=True)
-class StackedSentenceIndex:
-    """The base bundle's sentence index followed by the delta's, with ``SentenceIndex``'s API."""
+def stack_sentence_indexes(base: Any, delta: Any) -> Any:
+    """A ``SentenceIndex`` over the base's chunks followed by the delta's (vectors not copied)."""
+    from ..context.sentence_index import SentenceIndex
 
-    offsets: np.ndarray  # int64 [n_chunks + 1], over both
-    spans: np.ndarray  # int32 [n_sentences, 2]
-    vectors: Any  # StackedRows of float16 [n_sentences, dim]
-
-    @classmethod
-    def stack(cls, base: Any, delta: Any) -> "StackedSentenceIndex":
-        offsets = np.concatenate([np.asarray(base.offsets[:-1]), np.asarray(delta.offsets) + int(base.offsets[-1])])
-        spans = np.concatenate([np.asarray(base.spans), np.asarray(delta.spans)])
-        return cls(offsets.astype(np.int64), spans, StackedRows(base.vectors, delta.vectors))
-
-    @property
-    def n_chunks(self) -> int:
-        return len(self.offsets) - 1
-
-    def __len__(self) -> int:
-        return len(self.spans)
-
-    @property
-    def dim(self) -> int:
-        return int(self.vectors.shape[1])
-
-    def rows(self, chunks: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
-        from ..context.sentence_index import SentenceIndex
-
-        return SentenceIndex.rows(self, chunks)  # type: ignore[arg-type]  # same fields, same arithmetic
+    offsets = np.concatenate([np.asarray(base.offsets[:-1]), np.asarray(delta.offsets) + int(base.offsets[-1])])
+    spans = np.concatenate([np.asarray(base.spans), np.asarray(delta.spans)])
+    return SentenceIndex(offsets.astype(np.int64), spans, StackedRows(base.vectors, delta.vectors))  # type: ignore[arg-type]

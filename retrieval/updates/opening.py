@@ -107,9 +107,9 @@ def _open_sentences(base: Path, delta: tuple[Path, layout.DeltaSection] | None, 
     directory, section = delta
     if not section.sentences:
         raise BundleError(f"{directory} has no sentence index for its added chunks, and the base has one")
-    from .layers import StackedSentenceIndex
+    from .layers import stack_sentence_indexes
 
-    return StackedSentenceIndex.stack(index, SentenceIndex.open(directory, section.sentences, section.chunks))
+    return stack_sentence_indexes(index, SentenceIndex.open(directory, section.sentences, section.chunks))
 
 
 def _metadata_loader(base: Path, delta: Path, manifest: dict[str, Any]) -> Any:

@@ -124,8 +124,9 @@ CHILD = textwrap.dedent(
 def test_sigkill_mid_sync_keeps_previous_version_and_rerun_completes(tmp_path, pg_cluster, pg_schema, source, store):
     table, sql = source
     Engine.build(PostgresCorpus(pg_cluster.dsn, sql), tmp_path / "b", KEYWORD_ONLY,
-                 store=pg_cluster.dsn if store == "postgres" else None, store_schema=pg_schema)
-    before = [(h.id, h.score) for h in Engine.open(tmp_path / "b").search("Document 7 topic", k=20).hits]
+                 store=pg_cluster.dsn if store == "postgres" else None, store_schema=pg_schema).close()
+    with Engine.open(tmp_path / "b") as engine:
+        before = [(h.id, h.score) for h in engine.search("Document 7 topic", k=20).hits]
     pg_cluster.execute(
         f"UPDATE {table} SET text = 'Echidnas lay eggs.', updated_at = clock_timestamp() WHERE id = 'd7'",
         f"DELETE FROM {table} WHERE id = 'd8'",
@@ -141,19 +142,19 @@ def test_sigkill_mid_sync_keeps_previous_version_and_rerun_completes(tmp_path, p
     finally:
         child.wait(timeout=30)
 
-    previous = Engine.open(tmp_path / "b")  # every file's sha256 checked
-    assert previous.manifest.get("version", 1) == 1
-    assert [(h.id, h.score) for h in previous.search("Document 7 topic", k=20).hits] == before
-    assert not previous.search("echidnas", k=1).hits
+    with Engine.open(tmp_path / "b") as previous:  # every file's sha256 checked
+        assert previous.manifest.get("version", 1) == 1
+        assert [(h.id, h.score) for h in previous.search("Document 7 topic", k=20).hits] == before
+        assert not previous.search("echidnas", k=1).hits
 
     report = sync(tmp_path / "b", pg_cluster.dsn, sql)  # the watermark did not move: same changes again
     assert (report.update.replaced, report.update.deleted) == (1, 1)
-    synced = Engine.open(tmp_path / "b")
-    assert hit_docs(synced, "echidnas eggs") == ["d7"]
-    assert "d8" not in hit_docs(synced, "Document 8 talks topic")
-    if store == "postgres":
-        assert type(synced.store).__name__ == "PostgresChunkStore"
-        assert synced.search("echidnas", k=1).hits[0].text == "Echidnas lay eggs."
+    with Engine.open(tmp_path / "b") as synced:
+        assert hit_docs(synced, "echidnas eggs") == ["d7"]
+        assert "d8" not in hit_docs(synced, "Document 8 talks topic")
+        if store == "postgres":
+            assert type(synced.store).__name__ == "PostgresChunkStore"
+            assert synced.search("echidnas", k=1).hits[0].text == "Echidnas lay eggs."
 
 
 def test_sync_cli_and_unreachable_server(tmp_path, pg_cluster, source, capsys):
