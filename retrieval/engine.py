@@ -30,6 +30,7 @@ from .search.filters import METADATA_FILE, FilterSpec, MetadataIndex, MetadataWr
 from .ingest.content_hash import document_hash
 from .stores import ChunkStore, make_chunk_writer
 from .updates.documents import DOCUMENTS_FILE, BaseDocumentsWriter
+from .updates.retire import drop_sections, stores_of
 from .text import Analyzer
 from .types import Document, Hit, SearchResult, StageTimings
 
@@ -121,6 +122,7 @@ class Engine:
         embed_texts: list[str] = []
         sentences = SentenceIndexBuilder() if embedder is not None and config.sentences else None
         writer: Any = None
+        replaced = stores_of(path) if overwrite else []  # PostgreSQL rows the old bundle used
         try:
             with bundle.writing(path, overwrite=overwrite) as tmp:
                 writer, store_section = make_chunk_writer(tmp, store, schema=store_schema, bundle=uuid.uuid4().hex)
@@ -192,6 +194,8 @@ class Engine:
                 with contextlib.suppress(Exception):
                     writer.abort()
             raise
+        if replaced:
+            drop_sections([s for s in replaced if s != store_section], store)
         # Just written and hashed: skip re-verifying, and keep the embedder already loaded.
         return cls._open(Path(path), verify=False, faiss_threads=1, embedder=embedder, store_dsn=store)
 
@@ -259,6 +263,10 @@ class Engine:
 
     def close(self) -> None:
         """Release the chunk store's connections (a PostgreSQL pool); searching afterwards fails."""
+        for timer, store in getattr(self, "_retiring", []):  # stores of versions replaced earlier
+            timer.cancel()
+            store.close()
+        self._retiring = []
         close = getattr(self.store, "close", None)
         if close is not None:
             close()
@@ -328,15 +336,18 @@ class Engine:
             embedder=getattr(dense.embedder, "embedder", None) if dense is not None else None,
             store_dsn=getattr(self, "_store_dsn", None),
         )
-        old_store = self.store
+        old_store, retiring = self.store, getattr(self, "_retiring", [])
         self.__dict__.update(fresh.__dict__)
+        self._retiring = retiring
         if old_store is not self.store and hasattr(old_store, "close"):
-            # Searches that began on the old version may still read from it: close it later.
+            # Searches that began on the old version may still read from it: close it later
+            # (or at close(), whichever comes first).
             import threading
 
             timer = threading.Timer(STORE_CLOSE_GRACE_S, old_store.close)
             timer.daemon = True
             timer.start()
+            retiring.append((timer, old_store))
 
     # -- searching ------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import BundleError, ConfigError, NotFoundError
 from .base import ChunkStore, ChunkWriter
 from .parquet import ParquetChunkStore, ParquetChunkWriter
-from .pg_connect import is_dsn, redact
+from .pg_connect import is_dsn, redact, strip_password
 
 STORE_DSN_ENV = "RETRIEVAL_STORE_DSN"
 PARQUET_FILE = "chunks.parquet"
@@ -99,3 +99,22 @@ def _open_postgres(directory: Path, section: dict[str, Any], count: int, dsn: st
         store.close()
         raise
     return store
+
+
+def drop_chunk_rows(section: dict[str, Any] | None, dsn: str | None = None) -> int:
+    """Delete the chunk rows a retired ``store`` section names (a PostgreSQL bundle key no version
+    uses any more); return how many. Parquet sections own no rows outside their bundle: 0.
+
+    ``dsn``: one with a password for the same server, if the section's (password-free) DSN needs
+    it; it is used only when it names the same server and database as the section's."""
+    if not section or section.get("kind") != "postgres":
+        return 0
+    recorded = section.get("dsn")
+    if dsn is None or strip_password(dsn) != recorded:
+        dsn = os.environ.get(STORE_DSN_ENV) or recorded
+    if not dsn:
+        raise BundleError("a retired PostgreSQL chunk store section has no DSN")
+    from .postgres import PostgresChunkStore
+
+    with PostgresChunkStore(dsn, schema=section["schema"], bundle=section["bundle"]) as store:
+        return store.delete_bundle()

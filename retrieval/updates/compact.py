@@ -22,6 +22,7 @@ from .. import bundle
 from ..config import IndexConfig
 from .documents import DOCUMENTS_FILE, BaseDocumentsWriter, base_documents, read_delta_documents
 from .opening import BASE_BM25_DIR, base_dir, open_version
+from .retire import RETIRED, drop_retired, retired_by
 from .updater import UpdateReport, _embedder_of, version_of
 from . import delta as layout
 
@@ -53,9 +54,11 @@ def compact(root: str | Path, *, engine: Any = None, embedder: Any = None, store
             new = {k: v for k, v in manifest.items() if k not in ("format", "format_version", "created", "environment", "files", "delta")}
             new.update(info)
             new.update({"version": version, "base": final.name, "compacted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+            new[RETIRED] = retired_by(manifest, new.get("store"))  # rows deleted after the next commit
             committed = bundle.new_manifest(new, bundle.file_entries(root, final))
             committed["created"] = manifest.get("created", committed["created"])
             bundle.commit_version(root, committed)
+            drop_retired(manifest, committed, getattr(parts.store, "dsn", None) or dsn)
         finally:
             _close(parts.store)
     report.version = version

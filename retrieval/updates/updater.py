@@ -28,6 +28,7 @@ from ..types import Chunk, Document
 from . import delta as layout
 from .documents import DocState, base_documents, read_delta_documents, write_delta_documents
 from .opening import VersionParts, base_chunk_count, base_dir, open_version
+from .retire import RETIRED, drop_retired
 
 
 @dataclass
@@ -147,6 +148,7 @@ class _Update:
         self.config = config
         self.stages: dict[str, float] = {}
         t0 = time.perf_counter()
+        self.store_dsn = store_dsn
         self.parts: VersionParts = open_version(root, manifest, config, embedder=embedder, store_dsn=store_dsn)
         self.embedder = self.parts.dense.embedder.embedder if self.parts.dense is not None else None
         self.base = base_dir(root, manifest)
@@ -308,6 +310,7 @@ class _Update:
         t0 = time.perf_counter()
         bundle.commit_version(self.root, manifest)
         self.stages["commit"] = time.perf_counter() - t0
+        drop_retired(self.manifest, manifest, self.store_dsn)
         return manifest
 
     def close(self) -> None:
@@ -485,6 +488,7 @@ class _Update:
         info = {k: v for k, v in old.items() if k not in ("format", "format_version", "created", "environment", "files")}
         info.update(extra)
         info.update({"version": version, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        info[RETIRED] = []  # the previous version's retired keys are deleted right after this commit
         info["delta"] = section
         info["counts"] = counts
         if info.get("dense"):

@@ -19,6 +19,7 @@ from retrieval import Engine, IndexConfig
 from retrieval.cli import main
 from retrieval.errors import StoreUnavailableError
 from retrieval.ingest.postgres_reader import PostgresCorpus
+from retrieval.types import Document
 from retrieval.updates.sync import sync
 
 pytestmark = pytest.mark.postgres
@@ -172,3 +173,24 @@ def test_sync_cli_and_unreachable_server(tmp_path, pg_cluster, source, capsys):
     assert out["added"] == 1 and out["committed"] and out["version"] == 2
     assert main(["sync", str(tmp_path / "b"), "/not/a/dsn"]) == 2
     assert "postgresql://" in capsys.readouterr().err
+
+
+def test_old_bundle_keys_are_deleted_once_no_kept_version_uses_them(tmp_path, pg_cluster, pg_schema):
+    def rows(key: str) -> int:
+        return int(pg_cluster.execute(f"SELECT count(*) FROM {pg_schema}.chunks WHERE bundle = '{key}'"))
+
+    docs = [Document(id=f"d{i}", title="T", text=f"Document {i} says ordinary things.") for i in range(8)]
+    with Engine.build(docs, tmp_path / "b", KEYWORD_ONLY, store=pg_cluster.dsn, store_schema=pg_schema) as engine:
+        first = engine.manifest["store"]["bundle"]
+        engine.upsert([Document(id="d1", title="T", text="Now about a quokka.")])
+        assert rows(first) == 9  # the added chunk went under the same key
+        engine.compact()
+        second = engine.manifest["store"]["bundle"]
+        assert second != first and rows(second) == 8
+        assert rows(first) == 9  # the previous version (still kept) reads them
+        engine.upsert([Document(id="d2", title="T", text="Now about a wombat.")])
+        assert rows(first) == 0 and rows(second) == 9  # no kept version uses the first key
+        assert [h.doc_id for h in engine.search("quokka wombat", k=5).hits] == ["d1", "d2"]
+    Engine.build(docs, tmp_path / "b", KEYWORD_ONLY, store=pg_cluster.dsn, store_schema=pg_schema,
+                 overwrite=True).close()
+    assert rows(second) == 0  # an overwrite leaves none of the old bundle's rows
