@@ -35,6 +35,9 @@ from .text import Analyzer
 from .types import Document, Hit, SearchResult, StageTimings
 
 MAX_K = 10_000
+# Up to this many deleted chunks are dropped by asking each ranking for that many more hits
+# (exact, and cheap while few); beyond it, searches are restricted to the live ids instead.
+EXCLUDE_MAX = 1024
 STORE_CLOSE_GRACE_S = 60.0  # a replaced chunk store stays open this long for searches still using it
 CHUNKS_FILE = "chunks.parquet"
 BM25_DIR = "bm25"
@@ -55,6 +58,7 @@ class Engine:
         planner: Planner,
         live: np.ndarray | None = None,
         metadata: MetadataIndex | None = None,
+        tombstones: np.ndarray | None = None,
     ) -> None:
         self.path = path
         self.manifest = manifest
@@ -73,7 +77,12 @@ class Engine:
         self.metadata = metadata
         # What one search reads, swapped as one attribute when an update or refresh switches
         # versions, so a search never mixes the indexes of one version with the store of another.
-        self._current = (planner, store, live, metadata)
+        # Deleted chunks are dropped by over-asking each ranking when they are few, else by
+        # restricting it to the live ids.
+        excluded = None
+        if live is not None:
+            excluded = tombstones if tombstones is not None and len(tombstones) <= EXCLUDE_MAX else None
+        self._current = (planner, store, live, metadata, excluded)
         # The manifest lists every file's sha256, so its digest names the bundle's contents.
         self.version = _digest(manifest)
 
@@ -256,7 +265,9 @@ class Engine:
             from .vector import set_num_threads
 
             set_num_threads(faiss_threads)
-        engine = cls(root, manifest, parts.store, Planner(parts.bm25, parts.dense, config.search), parts.live, parts.metadata)
+        engine = cls(
+            root, manifest, parts.store, Planner(parts.bm25, parts.dense, config.search), parts.live, parts.metadata, parts.tombstones
+        )
         engine.sentences = parts.sentences
         engine._store_dsn = store_dsn
         return engine
@@ -384,8 +395,10 @@ class Engine:
     ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
         _check_query(query, k)
         spec = normalize_filters(filters)
-        planner, _, live, metadata = view
+        planner, _, live, metadata, excluded = view
         if not spec:
+            if excluded is not None:
+                return planner.retrieve(query, int(k), mode, params, query_vector, excluded=excluded)
             return planner.retrieve(query, int(k), mode, params, query_vector, live)
         t0 = time.perf_counter_ns()
         allowed = metadata.allowed(spec)
@@ -428,7 +441,7 @@ class Engine:
         """
         for query in queries:
             _check_query(query, k)
-        planner, store, live, _ = self._current
+        planner, store, live, _, _ = self._current
         if mode != "bm25" or normalize_filters(filters) or live is not None:  # deletions: filtered per query
             return [self.search(q, k, mode, filters=filters) for q in queries]
         if not queries:

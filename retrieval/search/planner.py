@@ -9,6 +9,9 @@ Per-call parameters: the planner's own (``candidates``, the fusion fields, ``exa
 vector index's (``ef_search``, ``nprobe``, ``k_factor``), which it validates itself. Nothing here
 mutates shared state, so concurrent queries with different parameters do not interfere.
 
+``excluded`` (sorted int64 chunk ids: a few deleted chunks of an updated bundle) are dropped from
+every mode by asking each ranking for that many more hits, which keeps the top k exact.
+
 ``allowed`` (sorted int64 chunk ids, from a metadata filter) restricts every mode to those chunks
 before scoring: BM25 keeps the top hits among them exactly, dense search goes through the
 prefilter machinery (exact scoring for few ids, an id selector for many), hybrid restricts both
@@ -68,10 +71,12 @@ class Planner:
         params: Mapping[str, Any] | None = None,
         query_vector: np.ndarray | None = None,
         allowed: np.ndarray | None = None,
+        excluded: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
         """Chunk ids and scores, best first, and the milliseconds each stage took.
 
         ``allowed``: sorted distinct int64 chunk ids; only these may be returned (None: all).
+        ``excluded``: sorted distinct int64 chunk ids never returned (with ``allowed`` None).
 
         ``query_vector``: the query's embedding ([dim] or [1, dim], float, finite), used by the
         dense modes instead of embedding ``query`` (no "embed" stage then); ``bm25`` ignores it.
@@ -88,18 +93,22 @@ class Planner:
         clock = _Clock()
         if allowed is not None and allowed.size == 0:  # the filter matched nothing
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), clock.stages
+        if excluded is not None and excluded.size == 0:
+            excluded = None
         if mode == "bm25":
-            ids, scores = self._keyword(query, k, clock, allowed)
+            ids, scores = self._keyword(query, k, clock, allowed, excluded)
         elif mode == "dense":
-            ids, scores = self._dense(self._embed(query, clock, given), k, vector_params, clock, allowed, prefilter)
+            vector = self._embed(query, clock, given)
+            ids, scores = self._dense(vector, k, vector_params, clock, allowed, prefilter, excluded)
         elif mode == "hybrid":
             n = max(k, fusion.candidates)
-            keyword = self._keyword(query, n, clock, allowed)
-            dense = self._dense(self._embed(query, clock, given), n, vector_params, clock, allowed, prefilter)
+            keyword = self._keyword(query, n, clock, allowed, excluded)
+            vector = self._embed(query, clock, given)
+            dense = self._dense(vector, n, vector_params, clock, allowed, prefilter, excluded)
             ids, scores = fuse(keyword, dense, k, fusion)
             clock.lap("fuse")
         else:
-            candidates, _ = self._keyword(query, max(k, prefilter.candidates), clock, allowed)
+            candidates, _ = self._keyword(query, max(k, prefilter.candidates), clock, allowed, excluded)
             vector = self._embed(query, clock, given)
             assert self.dense is not None
             ids, scores, _ = prefilter_search(
@@ -109,14 +118,24 @@ class Planner:
         return ids, np.asarray(scores, dtype=np.float64), clock.stages
 
     def _keyword(
-        self, query: str, n: int, clock: "_Clock", allowed: np.ndarray | None = None
+        self,
+        query: str,
+        n: int,
+        clock: "_Clock",
+        allowed: np.ndarray | None = None,
+        excluded: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         terms = self.keyword.query_ids(query)
         clock.lap("analyze")
-        if allowed is None:
-            result = self.keyword.index.topk(terms, n)
-        else:
+        if allowed is not None:
             result = keyword_topk_allowed(self.keyword.index, terms, n, allowed)
+        elif excluded is not None:
+            # At most len(excluded) of the top n + len(excluded) are dropped: the top n stays exact.
+            ids, scores = self.keyword.index.topk(terms, min(n + len(excluded), int(self.keyword.index.n_docs)))
+            keep = ~sorted_member(excluded, ids)
+            result = ids[keep][:n], scores[keep][:n]
+        else:
+            result = self.keyword.index.topk(terms, n)
         clock.lap("bm25")
         return result
 
@@ -136,6 +155,7 @@ class Planner:
         clock: "_Clock",
         allowed: np.ndarray | None = None,
         prefilter: PrefilterConfig | None = None,
+        excluded: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         assert self.dense is not None
         if allowed is not None:
@@ -144,10 +164,13 @@ class Planner:
             )
             clock.lap("dense")
             return ids, scores
-        scores, ids = self.dense.index.search(vector[None, :], n, params=params)
+        extra = 0 if excluded is None else len(excluded)
+        scores, ids = self.dense.index.search(vector[None, :], min(n + extra, self.dense.index.ntotal), params=params)
         clock.lap("dense")
-        found = ids[0] >= 0
-        return ids[0][found], scores[0][found]
+        keep = ids[0] >= 0
+        if excluded is not None:
+            keep &= ~sorted_member(excluded, ids[0])
+        return ids[0][keep][:n], scores[0][keep][:n]
 
     def _split(self, params: Mapping[str, Any]) -> tuple[FusionConfig, PrefilterConfig, dict[str, Any]]:
         """Per-call overrides of the fusion and prefilter configs; the rest goes to the index."""
@@ -180,7 +203,7 @@ def keyword_topk_allowed(index: Any, terms: np.ndarray, k: int, allowed: np.ndar
     want = min(n_docs, max(4 * k, int(2 * k * n_docs / allowed.size)))
     while want <= n_docs // 4 or want == n_docs:
         ids, scores = index.topk(terms, want)
-        keep = np.isin(ids, allowed, assume_unique=True)
+        keep = sorted_member(allowed, ids)
         if int(keep.sum()) >= k or len(ids) < want or want >= n_docs:  # enough, or exhausted
             return ids[keep][:k], scores[keep][:k]
         want = min(n_docs, want * 4)
@@ -188,6 +211,15 @@ def keyword_topk_allowed(index: Any, terms: np.ndarray, k: int, allowed: np.ndar
     scores = np.asarray(index.scores(terms))[cands]
     order = np.lexsort((cands, -scores))[:k]
     return cands[order].astype(np.int64), scores[order]
+
+
+def sorted_member(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Which of ``ids`` are in ``sorted_ids`` (sorted, distinct): O(len(ids) log n), no sort of n."""
+    if sorted_ids.size == 0:
+        return np.zeros(len(ids), dtype=bool)
+    pos = np.searchsorted(sorted_ids, ids)
+    pos[pos == len(sorted_ids)] = 0
+    return sorted_ids[pos] == ids
 
 
 def check_query_vector(vector: Any, dim: int) -> np.ndarray:

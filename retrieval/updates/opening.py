@@ -25,6 +25,7 @@ class VersionParts:
     live: np.ndarray | None
     metadata: MetadataIndex
     sentences: Any
+    tombstones: np.ndarray | None = None  # sorted deleted chunk ids (None: nothing deleted)
 
 
 def base_dir(root: Path, manifest: dict[str, Any]) -> Path:
@@ -85,6 +86,7 @@ def open_version(
         live=live,
         metadata=metadata,
         sentences=_open_sentences(base, (delta, section), manifest, n_base),
+        tombstones=tombstones if live is not None else None,
     )
 
 
