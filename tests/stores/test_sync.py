@@ -179,7 +179,8 @@ def test_old_bundle_keys_are_deleted_once_no_kept_version_uses_them(tmp_path, pg
     def rows(key: str) -> int:
         return int(pg_cluster.execute(f"SELECT count(*) FROM {pg_schema}.chunks WHERE bundle = '{key}'"))
 
-    docs = [Document(id=f"d{i}", title="T", text=f"Document {i} says ordinary things.") for i in range(8)]
+    docs = [Document(id=f"d{i}", title="T", text=f"Document {i} says ordinary things.", metadata={"grp": f"g{i % 2}"})
+            for i in range(8)]
     with Engine.build(docs, tmp_path / "b", KEYWORD_ONLY, store=pg_cluster.dsn, store_schema=pg_schema) as engine:
         first = engine.manifest["store"]["bundle"]
         engine.upsert([Document(id="d1", title="T", text="Now about a quokka.")])
@@ -191,6 +192,8 @@ def test_old_bundle_keys_are_deleted_once_no_kept_version_uses_them(tmp_path, pg
         engine.upsert([Document(id="d2", title="T", text="Now about a wombat.")])
         assert rows(first) == 0 and rows(second) == 9  # no kept version uses the first key
         assert [h.doc_id for h in engine.search("quokka wombat", k=5).hits] == ["d1", "d2"]
+        # Metadata filters on a bundle whose chunk text is in PostgreSQL (d1 and d2 lost theirs).
+        assert {h.doc_id for h in engine.search("Document ordinary", k=10, filters={"grp": "g1"}).hits} == {"d3", "d5", "d7"}
     Engine.build(docs, tmp_path / "b", KEYWORD_ONLY, store=pg_cluster.dsn, store_schema=pg_schema,
                  overwrite=True).close()
     assert rows(second) == 0  # an overwrite leaves none of the old bundle's rows
