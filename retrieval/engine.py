@@ -17,7 +17,7 @@ import time
 import uuid
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from .updates.documents import DOCUMENTS_FILE, BaseDocumentsWriter
 from .updates.retire import drop_sections, stores_of
 from .text import Analyzer
 from .types import Document, Hit, SearchResult, StageTimings
+
+if TYPE_CHECKING:
+    from .updates.updater import UpdateReport
 
 MAX_K = 10_000
 # Up to this many deleted chunks are dropped by asking each ranking for that many more hits

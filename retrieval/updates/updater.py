@@ -264,7 +264,7 @@ class _Update:
     def _terms_of(self, ids: np.ndarray) -> list[np.ndarray]:
         """BM25 term ids of existing chunks: stored for added ones, re-analyzed for base ones."""
         out: list[np.ndarray] = []
-        pending = [i for i in ids.tolist()]
+        pending = ids.tolist()
         base_ids = [i for i in pending if i < self.n_base]
         if base_ids:
             analyzer, vocab = self.parts.bm25.analyzer, self.vocabulary
@@ -327,8 +327,7 @@ class _Update:
         dead = np.concatenate([self.tombstones, *self.dead]) if self.dead else self.tombstones
         tombstones = np.unique(dead).astype(np.int64)
         np.save(out / layout.TOMBSTONES_FILE, tombstones, allow_pickle=False)
-        live_touched = {k: v for k, v in self.touched.items()}
-        write_delta_documents(out / layout.DOCUMENTS_FILE, live_touched)
+        write_delta_documents(out / layout.DOCUMENTS_FILE, self.touched)
         self._write_metadata(out)
         self.stages["write_chunks"] = time.perf_counter() - t0
 
