@@ -17,7 +17,7 @@ import time
 import uuid
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -85,7 +85,7 @@ class Engine:
         excluded = None
         if live is not None:
             excluded = tombstones if tombstones is not None and len(tombstones) <= EXCLUDE_MAX else None
-        self._current = (planner, store, live, metadata, excluded)
+        self._current = _Version(planner, store, live, metadata, excluded)
         # The manifest lists every file's sha256, so its digest names the bundle's contents.
         self.version = _digest(manifest)
 
@@ -388,7 +388,7 @@ class Engine:
 
     def _retrieve(
         self,
-        view: tuple[Any, ...],
+        view: "_Version",
         query: str,
         k: int,
         mode: str,
@@ -426,7 +426,7 @@ class Engine:
         view = self._current  # one version for the ids and the text, even if an update swaps it
         ids, scores, stages = self._retrieve(view, query, k, mode, params, query_vector, filters)
         t0 = time.perf_counter_ns()
-        chunks = view[1].get(ids)
+        chunks = view.store.get(ids)
         stages["fetch"] = (time.perf_counter_ns() - t0) / 1e6
         hits = tuple(
             Hit(chunk=int(i), id=c.id, doc_id=c.doc_id, score=float(s), text=c.text, title=c.title)
@@ -498,18 +498,28 @@ class Engine:
     ) -> tuple[list[tuple[str, float]], dict[str, float]]:
         """The ``k`` best documents, a document scoring as its best chunk."""
         view = self._current
-        n_chunks = len(view[1])
+        n_chunks = len(view.store)
         want = min(max(k * 2, k + 10), n_chunks, MAX_K)
         while True:
             ids, scores, stages = self._retrieve(view, query, want, mode, params, None, filters)
             best: dict[str, float] = {}
-            for doc_id, score in zip(view[1].doc_ids(ids), scores.tolist()):
+            for doc_id, score in zip(view.store.doc_ids(ids), scores.tolist()):
                 if doc_id not in best:  # chunks come best first, so the first is the doc's best
                     best[doc_id] = score
             # Enough distinct documents, or nothing more to fetch: the ranking is exact.
             if len(best) >= k or len(ids) < want or want >= min(n_chunks, MAX_K):
                 return list(best.items())[:k], stages
             want = min(want * 4, n_chunks, MAX_K)
+
+
+class _Version(NamedTuple):
+    """What one search reads from the version an engine has open."""
+
+    planner: Planner
+    store: ChunkStore
+    live: np.ndarray | None  # sorted live chunk ids (None: none deleted)
+    metadata: MetadataIndex
+    excluded: np.ndarray | None  # few deleted ids, dropped by over-asking (None: use ``live``)
 
 
 def _digest(manifest: dict[str, Any]) -> str:

@@ -202,6 +202,10 @@ class MetadataIndex:
         ids = np.flatnonzero(keep.to_numpy(zero_copy_only=False)).astype(np.int64)
         return ids if self._live is None else np.intersect1d(ids, self._live, assume_unique=True)
 
+    def table(self) -> Any:
+        """The metadata rows (doc_id, key, value) as one pyarrow Table."""
+        return self._load()[0]
+
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
             if self._chunk_doc_ids is None:

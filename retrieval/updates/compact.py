@@ -60,7 +60,8 @@ def compact(root: str | Path, *, engine: Any = None, embedder: Any = None, store
             bundle.commit_version(root, committed)
             drop_retired(manifest, committed, getattr(parts.store, "dsn", None) or dsn)
         finally:
-            _close(parts.store)
+            if hasattr(parts.store, "close"):
+                parts.store.close()
     report.version = version
     report.committed = True
     report.chunks_removed = chunks_removed
@@ -105,7 +106,7 @@ def _write_base(root: Path, manifest: dict[str, Any], config: IndexConfig, parts
 
     metadata_section = None
     if manifest.get("metadata"):
-        table = parts.metadata._load()[0]  # the live version's rows (base + delta)
+        table = parts.metadata.table()  # the live version's rows (base + delta)
         writer_md = MetadataWriter(out / "metadata.parquet")
         rows: dict[str, dict[str, Any]] = {}
         for doc_id, key, value in zip(*(table.column(c).to_pylist() for c in ("doc_id", "key", "value"))):
@@ -159,9 +160,4 @@ def _write_sentences(out: Path, base_section: dict[str, Any], sentences: Any, li
     np.save(directory / si.VECTORS_FILE, np.asarray(sentences.vectors[rows], dtype=np.float16), allow_pickle=False)
     return {**base_section, "dir": si.SENTENCES_DIR, "chunks": len(live), "count": int(len(rows))}
 
-
-def _close(store: Any) -> None:
-    for candidate in (store, getattr(store, "base", None)):
-        if candidate is not None and hasattr(candidate, "close"):
-            candidate.close()
 

@@ -76,6 +76,12 @@ class LayeredChunkStore:
     def __len__(self) -> int:
         return self.split + len(self.delta)
 
+    def close(self) -> None:
+        """Close whichever side holds connections (the Parquet stores hold none)."""
+        for side in (self.base, self.delta):
+            if hasattr(side, "close"):
+                side.close()
+
     def get(self, ids: Sequence[int] | np.ndarray) -> list[Chunk]:
         return self._dispatch(ids, "get")
 

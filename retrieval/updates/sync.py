@@ -28,7 +28,7 @@ from .. import bundle
 from ..errors import ConfigError, CorpusError
 from ..ingest.postgres_reader import WATERMARK_COLUMN, PostgresCorpus
 from ..stores.loop_thread import LoopThread
-from ..stores.pg_connect import Timeouts, asyncpg_module, connect_failure, redact
+from ..stores.pg_connect import Timeouts, asyncpg_module, connect_failure, connection_lost, redact
 from .updater import UpdateReport, apply_update
 
 
@@ -144,8 +144,6 @@ def source_ids(dsn: str, sql: str, timeouts: Timeouts = Timeouts()) -> tuple[set
                         ids.add(str(record[0]))
                 return ids, column, WATERMARK_COLUMN in names
         except Exception as exc:
-            from ..stores.pg_connect import connection_lost
-
             if connection_lost(exc):
                 raise connect_failure(exc, dsn, what) from None
             raise

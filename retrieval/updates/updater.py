@@ -314,10 +314,8 @@ class _Update:
         return manifest
 
     def close(self) -> None:
-        store = self.parts.store
-        for candidate in (store, getattr(store, "base", None)):
-            if candidate is not None and hasattr(candidate, "close"):
-                candidate.close()
+        if hasattr(self.parts.store, "close"):
+            self.parts.store.close()
 
     def _write_delta(self, out: Path) -> dict[str, Any]:
         n_new = len(self.new_chunks)
