@@ -2,7 +2,9 @@
 
 Writing goes to a hidden temporary sibling directory that is renamed into place only once every
 file and the manifest are on disk, so a crash mid-build never leaves a half bundle under the
-final name. Opening checks the manifest's format and version and the sha256 of every file.
+final name. Opening checks the manifest's format, version and own checksum, that every file the
+format requires is listed and present, that no listed path leaves the bundle, and the size (and,
+verifying, the sha256) of every listed file (see ``retrieval.bundle_format``).
 
 Updates (``retrieval.updates``) add versions in place: new files go to a new subdirectory, then
 ``commit_version`` replaces ``manifest.json`` in one ``os.replace``. The manifest names every
@@ -26,15 +28,21 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
+from .bundle_format import CHECKSUM_KEY, check_checksum, check_file_list, seal
 from .errors import BundleError
 
 FORMAT = "retrieval-bundle"
-FORMAT_VERSION = 1
+# 2: the manifest carries its own checksum (``manifest_sha256``); version 1 bundles had none.
+FORMAT_VERSION = 2
+# Bundles of every version written so far open; the next update of a version-1 bundle writes version 2.
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 PREVIOUS_MANIFEST = "manifest.prev.json"
 LOCK_FILE = ".update.lock"
 # Top-level entries of a bundle directory that are never garbage: the manifests and the lock.
 _KEEP = {MANIFEST, PREVIOUS_MANIFEST, LOCK_FILE}
+# Manifest keys that ``new_manifest`` and the writers set: a new version never carries them over.
+WRITER_KEYS = ("format", "format_version", "created", "environment", "files", CHECKSUM_KEY)
 
 
 def sha256_file(path: Path) -> str:
@@ -66,9 +74,12 @@ def writing(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     The caller writes its files and finally calls ``write_manifest(tmp, info)``. On any
     exception the temporary directory is removed and ``path`` is left as it was.
     """
+    from .overwrite import check_replaceable_dir
+
     final = Path(path)
-    if final.exists() and not overwrite:
+    if (final.exists() or final.is_symlink()) and not overwrite:
         raise BundleError(f"{final} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    check_replaceable_dir(final)  # only a bundle or an empty directory is ever replaced
     final.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_builds(final)
     tmp = final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -91,8 +102,13 @@ def write_manifest(directory: Path, info: dict[str, Any]) -> dict[str, Any]:
         rel = file.relative_to(directory).as_posix()
         files[rel] = {"sha256": sha256_file(file), "bytes": file.stat().st_size}
     manifest = new_manifest(info, files)
-    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False), encoding="utf-8")
+    (directory / MANIFEST).write_bytes(manifest_bytes(manifest))
     return manifest
+
+
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    """``manifest`` as written to disk, its checksum set first (in place)."""
+    return json.dumps(seal(manifest), indent=2, sort_keys=False).encode("utf-8")
 
 
 def new_manifest(info: dict[str, Any], files: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -161,7 +177,7 @@ def commit_version(root: Path, manifest: dict[str, Any]) -> None:
     current = root / MANIFEST
     previous_text = current.read_bytes()
     _atomic_write(root / PREVIOUS_MANIFEST, previous_text)
-    _atomic_write(current, json.dumps(manifest, indent=2, sort_keys=False).encode("utf-8"))
+    _atomic_write(current, manifest_bytes(manifest))
     collect_garbage(root)
 
 
@@ -219,13 +235,14 @@ def read_manifest(path: str | Path, verify: bool = True) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleError(f"{root} is not a retrieval index bundle (foreign manifest)")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise BundleError(
-            f"{root} has bundle format version {version}; this library reads version {FORMAT_VERSION}: rebuild it"
+            f"{root} has bundle format version {version}; this library reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}: rebuild it"
         )
-    files = manifest.get("files")
-    if not isinstance(files, dict):
-        raise BundleError(f"{root / MANIFEST} has no file list")
+    if version >= 2:  # version 1 predates the checksum; its files and values are checked all the same
+        check_checksum(manifest, root / MANIFEST)
+    files = check_file_list(root, manifest, root / MANIFEST)  # before any listed path is touched
     for rel, meta in files.items():
         file = root / rel
         if not file.is_file():
@@ -238,6 +255,9 @@ def read_manifest(path: str | Path, verify: bool = True) -> dict[str, Any]:
 
 
 def _move_into_place(tmp: Path, final: Path) -> None:
+    from .overwrite import check_replaceable_dir
+
+    check_replaceable_dir(final)  # again: something may have appeared there during the build
     if not final.exists():
         os.rename(tmp, final)
     else:

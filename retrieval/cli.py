@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any, Sequence
 
-from .cli_args import generator_options, positive_int
+from .cli_args import generator_options, non_negative_int, percent, positive_int, positive_int_list, ratio, search_k
 
 EXIT_USAGE = 2
 
@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundle")
     p.add_argument("text")
     p.add_argument("--mode", choices=["bm25", "dense", "hybrid", "prefilter"], default="bm25")
-    p.add_argument("-k", type=positive_int, default=10)
+    p.add_argument("-k", type=search_k, default=10)
     p.add_argument("--filter", dest="filters", action="append", type=_filter, default=[], metavar="KEY=V1[,V2]",
                    help=FILTER_HELP)
     p.add_argument("--json", action="store_true")
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", required=True)
     p.add_argument("--qrels", required=True)
     p.add_argument("--mode", choices=["bm25", "dense", "hybrid", "prefilter"], default="bm25")
-    p.add_argument("-k", type=positive_int, default=100)
+    p.add_argument("-k", type=search_k, default=100)
     p.add_argument("--filter", dest="filters", action="append", type=_filter, default=[], metavar="KEY=V1[,V2]",
                    help=FILTER_HELP)
     p.add_argument("--json", action="store_true")
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="openai: the endpoint (default $OPENAI_BASE_URL or http://127.0.0.1:8000/v1); key from $OPENAI_API_KEY")
     p.add_argument("--mode", choices=["bm25", "dense", "hybrid", "prefilter"],
                    help="search mode (default hybrid for dense bundles, else bm25)")
-    p.add_argument("-k", type=positive_int, default=8, help="chunks retrieved before limiting (default 8)")
+    p.add_argument("-k", type=search_k, default=8, help="chunks retrieved before limiting (default 8)")
     p.add_argument("--max-tokens", type=positive_int, default=256, help="answer tokens at most (default 256)")
     p.add_argument("--no-compress", action="store_true", help="whole chunks in rank order instead of compressed sources")
     p.add_argument("--show-sources", action="store_true", help="print the cited sources after the answer")
@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--texts", help="corpus to take texts from (default: the built-in demo corpus)")
     p.add_argument("--limit", type=positive_int, default=256, help="number of texts (default 256)")
     p.add_argument("--threads", type=positive_int, default=2)
-    p.add_argument("--batch-sizes", default="8,16,32,64", help="comma-separated batch sizes to sweep")
+    p.add_argument("--batch-sizes", type=positive_int_list, default=[8, 16, 32, 64], help="comma-separated batch sizes to sweep")
     p.add_argument("--repeats", type=positive_int, default=1)
     p.add_argument("--json", action="store_true")
 
@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=positive_int, default=1, help="FAISS threads (default 1)")
     p.add_argument("--plot", help="write log-QPS vs recall (Pareto points marked) to this PNG")
     p.add_argument("--baseline", help="an earlier --json result: fail if this run regressed")
-    p.add_argument("--max-regression", type=float, default=10.0, help="allowed drop in percent (default 10)")
+    p.add_argument("--max-regression", type=percent, default=10.0, help="allowed drop in percent (default 10)")
     p.add_argument("--results-dir", default="benchmarks/results", help="where the JSONL rows go")
     p.add_argument("--json", action="store_true")
 
@@ -148,10 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = bench_sub.add_parser("compress", help="context compression on SQuAD: ratio, answer retention, latency vs two baselines")
     p.add_argument("squad", help="a SQuAD v1.1 .json file")
     p.add_argument("--budget-tokens", type=positive_int, help="a fixed budget (default: each context's tokens / --ratio)")
-    p.add_argument("--ratio", type=float, default=4.0, help="compression target when no fixed budget is given (default 4)")
+    p.add_argument("--ratio", type=ratio, default=4.0, help="compression target when no fixed budget is given (default 4)")
     p.add_argument("--questions", type=positive_int, default=300, help="number of questions (default 300)")
-    p.add_argument("--first-question", type=int, default=0, help="index of the first question used")
-    p.add_argument("-k", type=positive_int, default=5, help="paragraphs retrieved per question (default 5)")
+    p.add_argument("--first-question", type=non_negative_int, default=0, help="index of the first question used")
+    p.add_argument("-k", type=search_k, default=5, help="paragraphs retrieved per question (default 5)")
     p.add_argument("--json", action="store_true")
 
     p = bench_sub.add_parser("ask", help="time to first token with vs without context compression")
@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qrels", help="only questions judged here (e.g. SciFact's qrels/test.tsv)")
     p.add_argument("--limit", type=positive_int, default=20, help="number of questions (default 20)")
     p.add_argument("--budget-tokens", type=positive_int, default=512)
-    p.add_argument("-k", type=positive_int, default=8)
+    p.add_argument("-k", type=search_k, default=8)
     p.add_argument("--model", help="a GGUF file (default SmolLM2-135M-Instruct)")
     p.add_argument("--json", action="store_true")
 
@@ -242,13 +242,15 @@ def cmd_search(args: argparse.Namespace) -> int:
             }
         )
         return 0
+    from .text.terminal import printable
+
     if not result.hits:
         print("no hits")
     for rank, hit in enumerate(result.hits, 1):
         snippet = " ".join(hit.text.split())
         snippet = snippet[:200] + ("…" if len(snippet) > 200 else "")
-        print(f"{rank:>3}. {hit.score:8.3f}  {hit.id}  {hit.title}")
-        print(f"     {snippet}")
+        print(f"{rank:>3}. {hit.score:8.3f}  {printable(hit.id)}  {printable(hit.title)}")
+        print(f"     {printable(snippet)}")
     timings = ", ".join(f"{k} {v:.2f} ms" for k, v in result.timings.as_dict().items())
     print(f"({timings})", file=sys.stderr)
     return 0
@@ -275,9 +277,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
         _print_json({"answer": answer, **metrics, "sources": [_source_json(s) for s in stream.sources]})
         return 0
     if args.show_sources:
+        from .text.terminal import printable
+
         for source in stream.sources:
-            title = f"  {source.title}" if source.title and source.title != source.doc_id else ""
-            print(f"[{source.number}] {source.doc_id}{title}")
+            title = f"  {printable(source.title)}" if source.title and source.title != source.doc_id else ""
+            print(f"[{source.number}] {printable(source.doc_id)}{title}")
     ttft = "n/a" if metrics["ttft_ms"] is None else f"{metrics['ttft_ms']:.0f} ms"
     print(f"(first token {ttft}, {metrics['tokens_per_s']:.1f} tokens/s, prompt {metrics['prompt_tokens']} tokens, "
           f"context {metrics['context_tokens_before']} -> {metrics['context_tokens_after']} tokens)", file=sys.stderr)
@@ -306,9 +310,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .ingest import read_qrels, read_queries
 
+    queries, qrels = read_queries(args.queries), read_qrels(args.qrels)
     engine = Engine.open(args.bundle)
-    result = evaluate(engine, read_queries(args.queries), read_qrels(args.qrels), mode=args.mode, k=args.k,
-                      filters=args.filters or None)
+    _check_judgements(engine, queries, qrels, args)
+    result = evaluate(engine, queries, qrels, mode=args.mode, k=args.k, filters=args.filters or None)
     if args.json:
         _print_json(result)
     else:
@@ -319,13 +324,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_judgements(engine: Any, queries: list, qrels: dict, args: argparse.Namespace) -> None:
+    """Refuse qrels that match nothing in the queries and the bundle; warn when only some do."""
+    from .bench.judgements import match_judgements
+
+    warning = match_judgements(engine, queries, qrels, args.qrels, args.queries).warning(args.qrels, args.queries)
+    if warning:
+        print(f"retrieval: warning: {warning}", file=sys.stderr)
+
+
 def cmd_bench_bm25(args: argparse.Namespace) -> int:
     from .bench import bm25_peers
+    from .errors import CorpusError
     from .ingest import read_queries
 
     queries = [text for _, text in read_queries(args.queries)]
     if args.limit:
         queries = queries[: args.limit]
+    if not queries:
+        raise CorpusError(f"{args.queries}: no queries")
     result = bm25_peers.run(args.corpus, queries, with_numba=not args.no_numba, repeats=args.repeats)
     if args.json:
         _print_json(result)
@@ -344,20 +361,18 @@ def cmd_bench_bm25(args: argparse.Namespace) -> int:
 
 def cmd_bench_embed(args: argparse.Namespace) -> int:
     from .bench import embed_peers
-    from .errors import ConfigError
+    from .errors import CorpusError
 
-    try:
-        batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
-    except ValueError:
-        raise ConfigError(f"--batch-sizes must be comma-separated integers, got {args.batch_sizes!r}") from None
     if args.texts:
         texts = embed_peers.texts_from(args.texts, args.limit)
+        if not texts:  # checked before any model loads
+            raise CorpusError(f"corpus {args.texts} has no documents to embed")
     else:
         from .ingest import demo_corpus
 
         texts = [f"{d.title} {d.text}" for _, d in zip(range(args.limit), demo_corpus())]
     progress = (lambda line: print(line, file=sys.stderr)) if sys.stderr.isatty() else None
-    result = embed_peers.run(texts, threads=args.threads, batch_sizes=batch_sizes, repeats=args.repeats, progress=progress)
+    result = embed_peers.run(texts, threads=args.threads, batch_sizes=args.batch_sizes, repeats=args.repeats, progress=progress)
     if args.json:
         _print_json(result)
         return 0
@@ -416,9 +431,12 @@ def cmd_bench_quality(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .ingest import read_qrels, read_queries
 
+    _check_plot_target(args.plot)
+    queries, qrels = read_queries(args.queries), read_qrels(args.qrels)
     engine = Engine.open(args.bundle)
+    _check_judgements(engine, queries, qrels, args)
     progress = (lambda line: print(line, file=sys.stderr)) if sys.stderr.isatty() else None
-    result = quality_sweep.run(engine, read_queries(args.queries), read_qrels(args.qrels), progress=progress)
+    result = quality_sweep.run(engine, queries, qrels, progress=progress)
     if args.plot:
         from .bench.plot import plot_quality
 
@@ -438,8 +456,15 @@ def cmd_bench_sweep(args: argparse.Namespace) -> int:
     from .bench import sweep
     from .errors import ConfigError
 
-    base, queries, gt, metric = _sweep_inputs(args)
+    _check_plot_target(args.plot)
+    if os.path.exists(args.results_dir) and not os.path.isdir(args.results_dir):
+        raise ConfigError(f"--results-dir {args.results_dir} is a file, not a directory")
     config = sweep.load_config(args.config) if args.config else None
+    if args.baseline:  # read and checked now: a bad baseline must not cost a whole sweep
+        from .bench.regression import check, load_baseline
+
+        baseline = load_baseline(args.baseline)
+    base, queries, gt, metric = _sweep_inputs(args)
     progress = (lambda line: print(line, file=sys.stderr)) if sys.stderr.isatty() else None
     result = sweep.run(base, queries, gt=gt, metric=metric, config=config, repeats=args.repeats,
                        threads=args.threads, progress=progress)
@@ -450,12 +475,6 @@ def cmd_bench_sweep(args: argparse.Namespace) -> int:
         plot(result, args.plot)
     failures: list[str] = []
     if args.baseline:
-        from .bench.regression import check
-
-        try:
-            baseline = json.loads(open(args.baseline, encoding="utf-8").read())
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read baseline {args.baseline}: {exc}") from None
         failures = check(result, baseline, args.max_regression)
         result["regressions"] = failures
     if args.json:
@@ -474,12 +493,20 @@ def cmd_bench_sweep(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _check_plot_target(path: str | None) -> None:
+    """Refuse a --plot path that is not ours to replace before the benchmark runs, not after."""
+    if path:
+        from .overwrite import check_replaceable_png
+
+        check_replaceable_png(path)
+
+
 def _sweep_inputs(args: argparse.Namespace):
     """(base, queries, ground truth or None, metric) from --fvecs files or a bundle."""
     import numpy as np
 
     from .bench.vecs import read_fvecs, read_ivecs
-    from .errors import ConfigError
+    from .errors import ConfigError, CorpusError
 
     if bool(args.bundle) == bool(args.fvecs):
         raise ConfigError("give either a bundle directory or --fvecs BASE.fvecs --queries Q.fvecs")
@@ -498,7 +525,10 @@ def _sweep_inputs(args: argparse.Namespace):
     if args.queries:
         from .ingest import read_queries
 
-        queries = dense.embedder.embed([text for _, text in read_queries(args.queries)])
+        texts = [text for _, text in read_queries(args.queries)]
+        if not texts:
+            raise CorpusError(f"{args.queries}: no queries")
+        queries = dense.embedder.embed(texts)
     else:  # a seeded sample of the chunks themselves
         pick = np.random.default_rng(0).choice(len(base), size=min(200, len(base)), replace=False)
         queries = base[pick]

@@ -32,6 +32,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def search_k(text: str) -> int:
+    """``-k`` of every command that searches: what ``Engine.search`` accepts (1..MAX_K)."""
+    from .engine import MAX_K  # only when -k is given; the command imports the engine anyway
+
+    value = positive_int(text)
+    if value > MAX_K:
+        raise argparse.ArgumentTypeError(f"expected a positive integer <= {MAX_K}, got {value}")
+    return value
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -40,6 +50,41 @@ def positive_float(text: str) -> float:
     if not 0 < value < math.inf:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return value
+
+
+def ratio(text: str) -> float:
+    """A finite factor >= 1 (e.g. a compression target)."""
+    value = _number(text, "a number >= 1")
+    if not 1 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text}")
+    return value
+
+
+def percent(text: str) -> float:
+    """A percentage in [0, 100)."""
+    value = _number(text, "a percentage")
+    if not 0 <= value < 100:
+        raise argparse.ArgumentTypeError(f"expected a percentage in [0, 100), got {text}")
+    return value
+
+
+def positive_int_list(text: str) -> list[int]:
+    """Comma-separated positive integers, e.g. ``8,16,32``."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        values = [int(part) for part in parts]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
+    return values
+
+
+def _number(text: str, expected: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
 
 
 def seconds(text: str) -> float:

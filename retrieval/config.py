@@ -1,8 +1,9 @@
 """Configuration: one frozen dataclass per component, loaded from dicts or TOML.
 
 Unknown keys are rejected with the list of valid ones, so a typo never silently falls back to a
-default. ``IndexConfig.from_dict`` and ``from_toml`` accept dotted overrides
-(``{"bm25.k1": 1.2}``) on top of the file.
+default; every value is checked against its field's annotation (``config bm25.k1: expected a
+number, got 'abc'``) and then against the section's ranges. ``IndexConfig.from_dict`` and
+``from_toml`` accept dotted overrides (``{"bm25.k1": 1.2}``) on top of the file.
 """
 
 from __future__ import annotations
@@ -11,16 +12,33 @@ import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, ClassVar, Mapping, TypeVar
 
+from .config_fields import check_fields
 from .errors import ConfigError
 
 T = TypeVar("T")
 
 
+class _Section:
+    """Base of every config dataclass: each field's type is checked against its annotation
+    (``retrieval.config_fields``), then the section's own ranges and choices (``_check``)."""
+
+    _name: ClassVar[str] = ""  # the dotted key prefix in messages, e.g. "bm25", "search.fusion"
+
+    def __post_init__(self) -> None:
+        check_fields(self, self._name)
+        self._check()
+
+    def _check(self) -> None:
+        """Ranges and choices beyond the type; nothing by default."""
+
+
 @dataclass(frozen=True)
-class AnalyzerConfig:
+class AnalyzerConfig(_Section):
     """How text becomes BM25 terms. Every step can be switched off."""
+
+    _name: ClassVar[str] = "analyzer"
 
     lowercase: bool = True
     # Unicode word split; the default keeps words of two or more word characters.
@@ -28,22 +46,29 @@ class AnalyzerConfig:
     stopwords: str | tuple[str, ...] | None = "en"
     stemmer: str | None = "english"
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         if isinstance(self.stopwords, list):
             object.__setattr__(self, "stopwords", tuple(self.stopwords))
 
 
 @dataclass(frozen=True)
-class ChunkerConfig:
+class ChunkerConfig(_Section):
     """Sentence-aligned chunking measured in the embedder's tokens."""
+
+    _name: ClassVar[str] = "chunker"
 
     max_tokens: int = 256  # all-MiniLM-L6-v2's limit, special tokens included
     overlap_sentences: int = 0
     include_title: bool = True  # the title is counted in, and indexed with, every chunk
+    # A larger document (title + text) is refused with an error naming it: memory is bounded per
+    # tokenizer call, but indexing time is not, and one runaway document should not hide in a build.
+    max_document_chars: int = 10_000_000
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         if self.max_tokens < 8:
             raise ConfigError(f"chunker.max_tokens must be >= 8, got {self.max_tokens}")
+        if self.max_document_chars < 1:
+            raise ConfigError(f"chunker.max_document_chars must be >= 1, got {self.max_document_chars}")
         if self.overlap_sentences < 0:
             raise ConfigError(f"chunker.overlap_sentences must be >= 0, got {self.overlap_sentences}")
 
@@ -52,47 +77,57 @@ BM25_VARIANTS = ("lucene", "okapi")
 
 
 @dataclass(frozen=True)
-class BM25Config:
+class BM25Config(_Section):
     """BM25 scoring. ``okapi`` reproduces rank-bm25's BM25Okapi exactly (epsilon floor included)."""
+
+    _name: ClassVar[str] = "bm25"
 
     variant: str = "lucene"
     k1: float = 1.5
     b: float = 0.75
     epsilon: float = 0.25  # okapi only: negative idf is replaced by epsilon * mean idf
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         if self.variant not in BM25_VARIANTS:
             raise ConfigError(f"bm25.variant must be one of {', '.join(BM25_VARIANTS)}, got {self.variant!r}")
         if not self.k1 >= 0:
             raise ConfigError(f"bm25.k1 must be >= 0, got {self.k1}")
         if not 0 <= self.b <= 1:
             raise ConfigError(f"bm25.b must be in [0, 1], got {self.b}")
+        if self.epsilon < 0:
+            raise ConfigError(f"bm25.epsilon must be >= 0, got {self.epsilon}")
 
 
 EMBEDDING_VARIANTS = ("fp32", "int8")
 
 
 @dataclass(frozen=True)
-class EmbeddingConfig:
+class EmbeddingConfig(_Section):
     """The ONNX embedder. A bundle uses one variant throughout: int8 is opt-in, never mixed."""
+
+    _name: ClassVar[str] = "embedding"
 
     variant: str = "fp32"
     batch_size: int = 16  # measured fastest on 2 cores for abstracts and queries alike
     max_batch_tokens: int = 4096  # padded tokens per batch; at least one full 256-token text
     threads: int = 0  # onnxruntime intra-op threads; 0 = its default (all cores)
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         if self.variant not in EMBEDDING_VARIANTS:
             raise ConfigError(f"embedding.variant must be one of {', '.join(EMBEDDING_VARIANTS)}, got {self.variant!r}")
-        if self.batch_size < 1 or self.max_batch_tokens < 256 or self.threads < 0:
-            raise ConfigError("embedding.batch_size must be >= 1, max_batch_tokens >= 256, threads >= 0")
+        if self.batch_size < 1:
+            raise ConfigError(f"embedding.batch_size must be >= 1, got {self.batch_size}")
+        if self.max_batch_tokens < 256:
+            raise ConfigError(f"embedding.max_batch_tokens must be >= 256, got {self.max_batch_tokens}")
+        if self.threads < 0:
+            raise ConfigError(f"embedding.threads must be >= 0 (0: all cores), got {self.threads}")
 
 
 VECTOR_KINDS = ("auto", "flat", "hnsw", "ivf", "ivfpq", "sq8")
 
 
 @dataclass(frozen=True)
-class VectorConfig:
+class VectorConfig(_Section):
     """The FAISS index. ``auto``: exact ``flat`` up to ``auto_flat_max`` vectors, ``hnsw`` above.
 
     ``params`` are build parameters (M, ef_construction, nlist, m, nbits, ...) and default
@@ -100,15 +135,17 @@ class VectorConfig:
     recorded in the manifest.
     """
 
+    _name: ClassVar[str] = "vector"
+
     kind: str = "auto"
     params: dict = field(default_factory=dict)
     auto_flat_max: int = 50_000
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         if self.kind not in VECTOR_KINDS:
             raise ConfigError(f"vector.kind must be one of {', '.join(VECTOR_KINDS)}, got {self.kind!r}")
-        if not isinstance(self.params, dict):
-            raise ConfigError("vector.params must be a table")
+        if self.auto_flat_max < 0:
+            raise ConfigError(f"vector.auto_flat_max must be >= 0, got {self.auto_flat_max}")
 
 
 FUSION_METHODS = ("rrf", "convex")
@@ -116,8 +153,10 @@ FUSION_NORMALIZATIONS = ("minmax", "zscore")
 
 
 @dataclass(frozen=True)
-class FusionConfig:
+class FusionConfig(_Section):
     """Hybrid search: how the BM25 and dense rankings combine."""
+
+    _name: ClassVar[str] = "search.fusion"
 
     method: str = "convex"
     normalization: str = "minmax"  # convex only
@@ -126,7 +165,7 @@ class FusionConfig:
     rrf_k: int = 60
     candidates: int = 100  # N: how deep each side is searched before fusing
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         if self.method not in FUSION_METHODS:
             raise ConfigError(f"fusion.method must be one of {', '.join(FUSION_METHODS)}, got {self.method!r}")
         if self.normalization not in FUSION_NORMALIZATIONS:
@@ -142,32 +181,38 @@ class FusionConfig:
 
 
 @dataclass(frozen=True)
-class PrefilterConfig:
+class PrefilterConfig(_Section):
     """Dense search restricted to the BM25 top-``candidates``.
 
     Up to ``exact_max`` candidates are scored exactly from the stored vectors; more go through
     FAISS with an id selector.
     """
 
+    _name: ClassVar[str] = "search.prefilter"
+
     candidates: int = 1000
     exact_max: int = 4096
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         if self.candidates < 1 or self.exact_max < 0:
             raise ConfigError("prefilter.candidates must be >= 1 and prefilter.exact_max >= 0")
 
 
 @dataclass(frozen=True)
-class SearchConfig:
+class SearchConfig(_Section):
     """Query-time defaults, stored in the bundle and overridable per call."""
+
+    _name: ClassVar[str] = "search"
 
     fusion: FusionConfig = field(default_factory=FusionConfig)
     prefilter: PrefilterConfig = field(default_factory=PrefilterConfig)
 
 
 @dataclass(frozen=True)
-class IndexConfig:
+class IndexConfig(_Section):
     """Everything that decides what an index bundle contains."""
+
+    _name: ClassVar[str] = ""
 
     analyzer: AnalyzerConfig = field(default_factory=AnalyzerConfig)
     chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
@@ -191,6 +236,8 @@ class IndexConfig:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
+        except (OSError, UnicodeDecodeError) as exc:  # a directory, no permission, not UTF-8
+            raise ConfigError(f"cannot read config file {path}: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
         return cls.from_dict(data, overrides)
@@ -200,7 +247,7 @@ class IndexConfig:
 
 
 @dataclass(frozen=True)
-class LimiterConfig:
+class LimiterConfig(_Section):
     """Which retrieved chunks go on to the compressor (``retrieval.context.limit_chunks``).
 
     ``min_relative_score``: drop a hit whose score is below this fraction of the best, measured
@@ -216,16 +263,18 @@ class LimiterConfig:
     ``mmr_lambda`` 1.0, 0.955 with 0.7, 0.957 with 0.5 — within noise, no near duplicates there.
     """
 
+    _name: ClassVar[str] = "limiter"
+
     budget_tokens: int | None = None
     max_per_document: int = 0
     min_relative_score: float = 0.0
     mmr_lambda: float = 0.7
     duplicate_threshold: float = 0.95
 
-    def __post_init__(self) -> None:
-        if self.budget_tokens is not None and (isinstance(self.budget_tokens, bool) or not isinstance(self.budget_tokens, int) or self.budget_tokens < 0):
+    def _check(self) -> None:
+        if self.budget_tokens is not None and self.budget_tokens < 0:
             raise ConfigError(f"limiter.budget_tokens must be an integer >= 0 or none, got {self.budget_tokens!r}")
-        if isinstance(self.max_per_document, bool) or not isinstance(self.max_per_document, int) or self.max_per_document < 0:
+        if self.max_per_document < 0:
             raise ConfigError(f"limiter.max_per_document must be an integer >= 0 (0: no cap), got {self.max_per_document!r}")
         if not 0.0 <= self.min_relative_score <= 1.0:
             raise ConfigError(f"limiter.min_relative_score must be in [0, 1], got {self.min_relative_score}")
@@ -236,7 +285,7 @@ class LimiterConfig:
 
 
 @dataclass(frozen=True)
-class CompressorConfig:
+class CompressorConfig(_Section):
     """Query-aware sentence selection (``retrieval.context.ContextCompressor``).
 
     A sentence scores ``dense_weight * cosine(query, sentence) + keyword_weight * overlap +
@@ -251,6 +300,8 @@ class CompressorConfig:
     (see ``retrieval.bench.compress``).
     """
 
+    _name: ClassVar[str] = "compressor"
+
     dense_weight: float = 1.0
     keyword_weight: float = 0.5
     rank_weight: float = 0.2
@@ -258,19 +309,21 @@ class CompressorConfig:
     redundancy_threshold: float = 0.95
     cache_size: int = 200_000
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         for name in ("dense_weight", "keyword_weight", "rank_weight", "chunk_weight"):
             if not getattr(self, name) >= 0.0:
                 raise ConfigError(f"compressor.{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 < self.redundancy_threshold <= 1.0:
             raise ConfigError(f"compressor.redundancy_threshold must be in (0, 1], got {self.redundancy_threshold}")
-        if isinstance(self.cache_size, bool) or not isinstance(self.cache_size, int) or self.cache_size < 0:
+        if self.cache_size < 0:
             raise ConfigError(f"compressor.cache_size must be an integer >= 0, got {self.cache_size!r}")
 
 
 @dataclass(frozen=True)
-class ContextConfig:
+class ContextConfig(_Section):
     """The context stage after retrieval: chunk limiter, then sentence compressor."""
+
+    _name: ClassVar[str] = ""
 
     limiter: LimiterConfig = field(default_factory=LimiterConfig)
     compressor: CompressorConfig = field(default_factory=CompressorConfig)

@@ -23,7 +23,9 @@ VECTORS_FILE = "vectors.npy"
 # keep memory flat.
 WINDOW = 4096
 # Fields of the embedder's description that must match between the bundle and the query side.
-IDENTITY = ("model_id", "weights_sha256", "tokenizer_sha256", "variant", "dim", "max_tokens")
+# Not ``onnx_sha256``: another torch version exports the same weights as other bytes giving the
+# same vectors, and a bundle must move between such machines (the manifest checksum catches edits).
+IDENTITY = ("model_id", "weights_sha256", "tokenizer_sha256", "variant", "dim", "max_tokens", "fingerprint")
 
 
 def make_embedder(config: EmbeddingConfig) -> Any:

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import bundle
 from .config import IndexConfig
-from .errors import CorpusError, QueryError
+from .errors import ConfigError, CorpusError, QueryError
 from .keyword import BM25, BM25Builder
 from .search import Planner
 from .search.filters import METADATA_FILE, FilterSpec, MetadataIndex, MetadataWriter, normalize_filters
@@ -160,6 +160,12 @@ class Engine:
                 stages["read_chunk_analyze_s"] = time.perf_counter() - t0
                 if n_chunks == 0:
                     raise CorpusError(f"corpus {_describe(corpus)} has no documents with text to index")
+                if len(builder.vocabulary) == 0:  # an empty keyword index would answer every query with nothing
+                    raise ConfigError(
+                        f"the analyzer found no terms in any of the {n_chunks} chunks of {_describe(corpus)}: "
+                        f"check analyzer.token_pattern ({config.analyzer.token_pattern!r}), analyzer.stopwords "
+                        "and analyzer.stemmer"
+                    )
                 t0 = time.perf_counter()
                 bm25 = builder.build()
                 bm25.save(tmp / BM25_DIR)

@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..config import AnalyzerConfig, BM25Config
+from ..errors import ConfigError, CorpusError
 from ..keyword import BM25, BM25Builder
 from ..text import Analyzer
 from .quality import percentiles_ms
@@ -60,12 +61,20 @@ def run(
     with_numba: bool = True,
     repeats: int = 3,
 ) -> dict:
+    if not queries:  # each rate below divides by the number of queries
+        raise ConfigError("bench bm25 needs at least one query")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ConfigError(f"repeats must be a positive integer, got {repeats!r}")
     analyzer = Analyzer(analyzer_config or AnalyzerConfig())
     texts = document_texts(corpus)
+    if not texts:
+        raise CorpusError(f"corpus {corpus} has no documents")
 
     t0 = time.perf_counter()
     doc_tokens = analyzer.analyze_many(texts)
     analyze_s = time.perf_counter() - t0
+    if not any(doc_tokens):  # the peers divide by the mean document length
+        raise CorpusError(f"the analyzer found no terms in any of the {len(texts)} documents of {corpus}")
 
     # Ours, okapi variant: the same formula as rank-bm25, so the rankings must agree exactly.
     t0 = time.perf_counter()

@@ -55,7 +55,11 @@ class Question:
 
 
 def load_squad(path: str | Path) -> tuple[list[Document], list[Question]]:
-    """Paragraphs (id ``<article>-<paragraph>``, title = article title) and questions, in file order."""
+    """Paragraphs (id ``<article>-<paragraph>``, title = article title) and questions, in file order.
+
+    ``CorpusError`` naming the file and the JSON path of the first element that is not in SQuAD
+    v1.1 shape (``data[].paragraphs[].context``, ``.qas[].question``, ``.qas[].answers[].text``).
+    """
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -63,21 +67,48 @@ def load_squad(path: str | Path) -> tuple[list[Document], list[Question]]:
         raise CorpusError(f"SQuAD file not found: {path}") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise CorpusError(f"{path}: not a readable JSON file: {exc}") from None
-    try:
-        docs, questions = [], []
-        for a, article in enumerate(data["data"]):
-            title = str(article.get("title", "")).replace("_", " ")
-            for p, paragraph in enumerate(article["paragraphs"]):
-                doc_id = f"{a}-{p}"
-                docs.append(Document(id=doc_id, text=str(paragraph["context"]), title=title))
-                for qa in paragraph["qas"]:
-                    answers = tuple(str(ans["text"]) for ans in qa["answers"])
-                    questions.append(Question(str(qa["question"]), answers, doc_id))
-    except (KeyError, TypeError, IndexError) as exc:
-        raise CorpusError(f"{path}: not in SQuAD v1.1 format (data[].paragraphs[].context/qas[].answers[]): {exc!r}") from None
+    docs, questions = [], []
+    articles = _squad_field(path, data, "data", list, "")
+    for a, article in enumerate(articles):
+        where = f"data[{a}]"
+        title = _squad_field(path, article, "title", str, where, required=False) or ""
+        for p, paragraph in enumerate(_squad_field(path, article, "paragraphs", list, where)):
+            at = f"{where}.paragraphs[{p}]"
+            doc_id = f"{a}-{p}"
+            docs.append(Document(id=doc_id, text=_squad_field(path, paragraph, "context", str, at), title=title.replace("_", " ")))
+            for n, qa in enumerate(_squad_field(path, paragraph, "qas", list, at)):
+                q_at = f"{at}.qas[{n}]"
+                text = _squad_field(path, qa, "question", str, q_at)
+                answers = _squad_field(path, qa, "answers", list, q_at)
+                texts = tuple(_squad_field(path, ans, "text", str, f"{q_at}.answers[{i}]") for i, ans in enumerate(answers))
+                questions.append(Question(text, texts, doc_id))
     if not docs or not questions:
         raise CorpusError(f"{path}: no paragraphs or no questions")
     return docs, questions
+
+
+def _squad_field(path: Path, obj: Any, key: str, kind: type, where: str, required: bool = True) -> Any:
+    """``obj[key]`` checked to be a ``kind``; ``CorpusError`` naming the JSON path otherwise."""
+    name = f"{where}.{key}" if where else key
+    if not isinstance(obj, dict):
+        raise CorpusError(f"{path}: not in SQuAD v1.1 format: {where or 'the top level'} must be an object, "
+                          f"got {_json_type(obj)}")
+    if key not in obj:
+        if not required:
+            return None
+        raise CorpusError(f"{path}: not in SQuAD v1.1 format: {name} is missing")
+    value = obj[key]
+    if not isinstance(value, kind):
+        expected = "an array" if kind is list else "a string"
+        raise CorpusError(f"{path}: not in SQuAD v1.1 format: {name} must be {expected}, got {_json_type(value)}")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return names.get(type(value), type(value).__name__)
 
 
 def normalize(text: str) -> str:
@@ -160,8 +191,8 @@ def run(
 
     if budget_tokens is not None and (isinstance(budget_tokens, bool) or not isinstance(budget_tokens, int) or budget_tokens < 1):
         raise ConfigError(f"budget_tokens must be a positive integer, got {budget_tokens!r}")
-    if not ratio >= 1.0:
-        raise ConfigError(f"ratio must be >= 1, got {ratio}")
+    if not 1.0 <= ratio < math.inf:
+        raise ConfigError(f"ratio must be a finite number >= 1, got {ratio}")
     if questions < 1 or first_question < 0 or k < 1:
         raise ConfigError("questions and k must be >= 1 and first_question >= 0")
     docs, all_questions = load_squad(squad_path)

@@ -55,9 +55,7 @@ def plot(result: Mapping[str, Any], path: str | os.PathLike[str], x: str = "reca
         ax.grid(True, which="both", alpha=0.3)
         if rows:
             ax.legend(fontsize="small", loc="best")
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(target, dpi=120, bbox_inches="tight")
+        target = save_png(fig, path, bbox_inches="tight")
     finally:
         plt.close(fig)
     return target
@@ -94,7 +92,23 @@ def plot_quality(result: Mapping[str, Any], path: str | os.PathLike[str]) -> Pat
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    try:
+        return save_png(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def save_png(fig: Any, path: str | os.PathLike[str], **options: Any) -> Path:
+    """Write ``fig`` to ``path`` atomically, replacing only a previous PNG (never a user's file)."""
+    from ..overwrite import check_replaceable_png
+
+    target = Path(path)
+    check_replaceable_png(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    try:
+        fig.savefig(tmp, dpi=120, format="png", **options)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target

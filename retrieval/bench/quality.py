@@ -8,6 +8,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..errors import CorpusError
+
 
 def ndcg_at_k(ranked: Sequence[str], relevance: Mapping[str, int], k: int = 10) -> float:
     """nDCG@k with linear gains and log2 discounts, as trec_eval's ndcg_cut."""
@@ -44,6 +46,8 @@ def evaluate(
     """Document-level nDCG@10 and recall@k over the queries that have judgements
     (``filters``: document metadata every ranked document must have, see ``Engine.retrieve``)."""
     judged = [(qid, text) for qid, text in queries if qid in qrels]
+    if not judged:  # a mean over nothing would report 0 as if it were a score
+        raise CorpusError(f"none of the {len(queries)} queries has a relevance judgement")
     ndcgs, recalls, latencies = [], [], []
     depth = max(k, 10)
     for qid, text in judged:
@@ -53,11 +57,10 @@ def evaluate(
         doc_ids = [doc for doc, _ in ranked]
         ndcgs.append(ndcg_at_k(doc_ids, qrels[qid], 10))
         recalls.append(recall_at_k(doc_ids, qrels[qid], k))
-    n = len(judged)
     return {
-        "ndcg@10": float(np.mean(ndcgs)) if n else 0.0,
-        f"recall@{k}": float(np.mean(recalls)) if n else 0.0,
-        "queries": n,
+        "ndcg@10": float(np.mean(ndcgs)),
+        f"recall@{k}": float(np.mean(recalls)),
+        "queries": len(judged),
         "mode": mode,
         "latency_ms": percentiles_ms(latencies),
     }

@@ -12,6 +12,9 @@ New configurations in ``current`` are ignored. An empty list means the run passe
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..errors import ConfigError
@@ -45,8 +48,23 @@ def check(current: Mapping[str, Any] | Sequence[Mapping[str, Any]], baseline: Ma
     return messages
 
 
+def load_baseline(path: str | os.PathLike[str]) -> Any:
+    """An earlier sweep result (``--json`` output) from ``path``, checked to have comparable rows."""
+    try:
+        baseline = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"cannot read baseline {path}: {exc}") from None
+    _rows(baseline, f"baseline {path}")
+    return baseline
+
+
 def _rows(result: Any, what: str) -> list[Mapping[str, Any]]:
     rows = result.get("rows") if isinstance(result, Mapping) else result
     if not isinstance(rows, Sequence) or any(not isinstance(r, Mapping) or "index" not in r for r in rows):
         raise ConfigError(f"{what}: expected a sweep result with 'rows' (each with 'index', 'params', 'qps', 'recall@10')")
+    for i, row in enumerate(rows):
+        for key in ("qps", "recall@10"):
+            value = row.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ConfigError(f"{what}: rows[{i}].{key} must be a number, got {value!r}")
     return list(rows)

@@ -18,9 +18,11 @@ title longer than half the budget is shortened (in ``chunk.title`` too) so text 
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable, Iterator
 
 from ..config import ChunkerConfig
+from ..errors import CorpusError
 from ..text.sentences import split_sentences
 from ..text.tokens import TokenCounter
 from ..types import Chunk, Document
@@ -28,6 +30,12 @@ from ..types import Chunk, Document
 # Documents tokenized per encode_batch call: big enough to use all cores, small enough to
 # keep memory flat on any corpus size.
 BATCH_DOCS = 256
+# The tokenizer holds ~1 KB per token until a call returns, so no call may see more than this
+# many characters (~250k tokens), and a sentence longer than _MAX_SENTENCE_CHARS is cut at
+# whitespace first: memory stays flat however long one document or one sentence is.
+_CHARS_PER_CALL = 1 << 20
+_MAX_SENTENCE_CHARS = 1 << 16
+_WHITESPACE = re.compile(r"\s+")
 
 _Unit = tuple[int, int, int]  # (char start, char end, tokens)
 
@@ -57,17 +65,28 @@ class Chunker:
             yield from self._chunk_batch(batch)
 
     def _chunk_batch(self, docs: list[Document]) -> Iterator[Chunk]:
-        spans = [split_sentences(d.text) for d in docs]
+        for doc in docs:
+            self._check_size(doc)
+        spans = [_bounded_spans(d.text, split_sentences(d.text)) for d in docs]
         sentences = [d.text[a:b] for d, doc_spans in zip(docs, spans) for a, b in doc_spans]
         titles = [d.title for d in docs] if self.config.include_title else []
-        # One batched call for every sentence and title keeps both cores busy once.
-        counts = self.counter.count_many(sentences + titles)
+        # Batched calls for every sentence and title keep both cores busy.
+        counts = _count_bounded(self.counter, sentences + titles)
         title_counts = counts[len(sentences) :] if titles else [0] * len(docs)
         at = 0
         for doc, doc_spans, n_title in zip(docs, spans, title_counts):
             sizes = counts[at : at + len(doc_spans)]
             at += len(doc_spans)
             yield from self._chunk_doc(doc, doc_spans, sizes, n_title)
+
+    def _check_size(self, doc: Document) -> None:
+        size = len(doc.text) + len(doc.title)
+        limit = self.config.max_document_chars
+        if size > limit:
+            raise CorpusError(
+                f"document {doc.id!r} has {size:,} characters, over the limit of {limit:,} "
+                f"(chunker.max_document_chars): split it, or raise the limit with --set chunker.max_document_chars=N"
+            )
 
     def _chunk_doc(self, doc: Document, spans: list[tuple[int, int]], sizes: list[int], n_title: int) -> Iterator[Chunk]:
         text, title = doc.text, doc.title
@@ -166,6 +185,46 @@ class _ChunkFactory:
         )
         self.ordinal += 1
         return chunk
+
+
+def _count_bounded(counter: TokenCounter, texts: list[str]) -> list[int]:
+    """``counter.count_many(texts)`` in calls of at most ``_CHARS_PER_CALL`` characters each."""
+    counts: list[int] = []
+    group: list[str] = []
+    size = 0
+    for text in texts:
+        if group and size + len(text) > _CHARS_PER_CALL:
+            counts.extend(counter.count_many(group))
+            group, size = [], 0
+        group.append(text)
+        size += len(text)
+    counts.extend(counter.count_many(group))
+    return counts
+
+
+def _bounded_spans(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` with every span over ``_MAX_SENTENCE_CHARS`` cut at its last whitespace that fits
+    (exact: whitespace is a token boundary), or hard at the limit where a window has none."""
+    if all(e - s <= _MAX_SENTENCE_CHARS for s, e in spans):
+        return spans
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        while e - s > _MAX_SENTENCE_CHARS:
+            limit = s + _MAX_SENTENCE_CHARS
+            gap = None
+            for gap in _WHITESPACE.finditer(text, s + _MAX_SENTENCE_CHARS // 2, limit + 1):
+                pass
+            if gap is None:
+                out.append((s, limit))
+                s = limit
+            else:
+                out.append((s, gap.start()))
+                s = gap.end()
+                while s < e and text[s].isspace():  # a run of whitespace longer than the window
+                    s += 1
+        if e > s:
+            out.append((s, e))
+    return out
 
 
 def _rstrip_end(text: str, start: int, end: int) -> int:

@@ -11,9 +11,11 @@ Modules, one concept each: ``config`` (limits and security settings), ``validati
 fields), ``convert`` (protobuf at the edge), ``admission`` (in-flight bound, queue, priorities),
 ``workers`` (CPU thread pool with deadline checks), ``pipeline`` / ``answering`` (the search and
 answer paths), ``servicer`` (thin), ``interceptors`` (status mapping, metrics, request log),
-``status`` (exception → status code), ``errors`` (the service's own refusals), ``auth`` (bearer
-tokens), ``lifecycle`` (warming, serving, draining), ``server`` (gRPC server, health, reflection, TLS), ``main`` (the command line);
-``batcher``, ``caches``, ``metrics``, ``warmup`` serve them. Importing this package loads
+``parsing`` (request size limit and parse errors), ``response_budget`` (refusing a response too
+large to send before its work), ``status`` (exception → status code), ``errors`` (the service's
+own refusals), ``auth`` (bearer tokens), ``lifecycle`` (warming, serving, draining), ``preflight``
+(port and TLS files checked before binding), ``server`` (gRPC server, health, reflection, TLS),
+``main`` (the command line); ``batcher``, ``caches``, ``metrics``, ``warmup`` serve them. Importing this package loads
 nothing heavy: gRPC loads with the first name used from it.
 """
 

@@ -77,7 +77,8 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
 
     Under ``mapped_prefix`` (the methods ``ObservingInterceptor`` wraps, outside this one) a
     refused call raises ``Unauthenticated`` for it to map, count and log; elsewhere (reflection)
-    the call is aborted here.
+    the call is aborted here. A refused call's request is never parsed: whatever bytes it sent,
+    the answer is UNAUTHENTICATED, with nothing about the method's message type.
     """
 
     def __init__(self, tokens: TokenSet, exempt: Sequence[str] = EXEMPT_PREFIXES, mapped_prefix: str | None = None) -> None:
@@ -105,7 +106,8 @@ def _digest(token: str) -> bytes:
 
 def _denying(handler: grpc.RpcMethodHandler, abort: bool) -> grpc.RpcMethodHandler:
     """A handler of the same shape as ``handler`` that refuses the call: aborts with
-    UNAUTHENTICATED (``abort``) or raises ``Unauthenticated``."""
+    UNAUTHENTICATED (``abort``) or raises ``Unauthenticated``. It has no request deserializer:
+    gRPC hands it the raw bytes, so a malformed request cannot be reported before the refusal."""
 
     async def deny(request: object, context: grpc.aio.ServicerContext) -> None:
         if abort:
@@ -116,7 +118,7 @@ def _denying(handler: grpc.RpcMethodHandler, abort: bool) -> grpc.RpcMethodHandl
         await deny(request, context)
         yield  # pragma: no cover - makes this an async generator; deny raises first
 
-    des, ser = handler.request_deserializer, handler.response_serializer
+    des, ser = None, handler.response_serializer
     if handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(deny, des, ser)
     if handler.unary_stream is not None:

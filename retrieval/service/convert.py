@@ -60,6 +60,16 @@ def search_response(hits: Iterable[Hit], timings_ms: Mapping[str, float], cached
     )
 
 
+def hit_size(chunk_id: str, doc_id: str, text: str, title: str) -> int:
+    """Bytes one hit with these fields takes in a ``SearchResponse``, its framing included."""
+    size = pb.Hit(chunk_id=chunk_id, document_id=doc_id, score=1.0, text=text, title=title).ByteSize()
+    return 1 + _varint_size(size) + size  # field tag + length prefix + the message
+
+
+def _varint_size(n: int) -> int:
+    return max(1, (n.bit_length() + 6) // 7)
+
+
 def token_event(piece: str) -> pb.AnswerEvent:
     return pb.AnswerEvent(token=piece)
 

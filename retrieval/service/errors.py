@@ -23,6 +23,10 @@ class ResponseTooLarge(ServiceError):
     """The response would exceed the server's send limit (``--max-send-bytes``)."""
 
 
+class RequestTooLarge(ServiceError):
+    """The request exceeds the server's receive limit (``--max-receive-bytes``)."""
+
+
 class DeadlineExpired(ServiceError):
     """The call's deadline passed before its work could run; the work was dropped."""
 

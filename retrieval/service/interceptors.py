@@ -5,7 +5,10 @@ Every call of ``retrieval.v1.Retrieval`` passes through here (health and reflect
 - it is counted in (``Lifecycle.enter``: UNAVAILABLE while warming up or draining) and out;
 - an exception becomes the right status (``status.py``): the servicer stays free of
   ``context.abort`` and bad input never surfaces as INTERNAL or UNKNOWN;
-- a request whose bytes do not parse is INVALID_ARGUMENT (gRPC would report INTERNAL);
+- a request over ``--max-receive-bytes`` is RESOURCE_EXHAUSTED and one whose bytes do not parse
+  is INVALID_ARGUMENT (``parsing.py``), counted and logged like every other call; calls of the
+  other services (health, reflection) get the same two checks, without the counting; a call that
+  ends before its request arrives (over gRPC's own limit) is counted as unread;
 - the request counter, latency and in-flight gauge are updated, and one JSON line is logged on
   the ``retrieval.service`` logger: method, code, ms, k, mode, cached, peer (+ what the
   servicer adds to the call's ``CallRecord``).
@@ -23,10 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import grpc
-from google.protobuf.message import DecodeError
 
-from ..errors import QueryError
+from .config import ServiceConfig
 from .lifecycle import Lifecycle
+from .parsing import RequestProblem, checked_deserializer, guard_handler
 from .status import status_for
 
 LOG = logging.getLogger("retrieval.service")
@@ -64,18 +67,18 @@ def current_call() -> CallRecord:
     return record if record is not None else CallRecord("?", "?")
 
 
-class UndecodableRequest:
-    """Stands in for a request whose bytes are not a valid message of the method's type."""
-
-    def __init__(self, error: str) -> None:
-        self.error = error
-
-
 class ObservingInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, lifecycle: Lifecycle, metrics: Any = None, logger: logging.Logger = LOG) -> None:
+    def __init__(
+        self,
+        lifecycle: Lifecycle,
+        metrics: Any = None,
+        logger: logging.Logger = LOG,
+        max_receive_bytes: int = ServiceConfig.max_receive_bytes,
+    ) -> None:
         self.lifecycle = lifecycle
         self.metrics = metrics
         self.logger = logger
+        self.max_receive_bytes = max_receive_bytes
 
     async def intercept_service(
         self,
@@ -84,22 +87,39 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
         full_name = handler_call_details.method
-        if handler is None or not full_name.startswith(SERVICE_PREFIX):
+        if handler is None:
             return handler
+        if not full_name.startswith(SERVICE_PREFIX):
+            return guard_handler(handler, self.max_receive_bytes)
         method = full_name[len(SERVICE_PREFIX):]
-        deserialize = _safe_deserializer(handler.request_deserializer)
+        arrival = self._watch_arrival(method)
+        deserialize = checked_deserializer(handler.request_deserializer, self.max_receive_bytes)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._unary(method, handler.unary_unary), deserialize, handler.response_serializer
+                self._unary(method, handler.unary_unary, arrival), deserialize, handler.response_serializer
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._streaming(method, handler.unary_stream), deserialize, handler.response_serializer
+                self._streaming(method, handler.unary_stream, arrival), deserialize, handler.response_serializer
             )
         return handler  # no client-streaming methods in this service
 
-    def _unary(self, method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    def _watch_arrival(self, method: str) -> "_Arrival":
+        """Counts the call as unread if it ends before its request arrives: gRPC cut off a
+        request over its own limit (twice ours), or the client cancelled before sending it.
+        This runs in the call's own task, which ends when the call does."""
+        arrival = _Arrival()
+        task = asyncio.current_task()
+        if task is not None and self.metrics is not None:
+            metrics = self.metrics
+            task.add_done_callback(lambda _: arrival.arrived or metrics.unread(method))
+        return arrival
+
+    def _unary(
+        self, method: str, behavior: Callable[..., Awaitable[Any]], arrival: "_Arrival"
+    ) -> Callable[..., Awaitable[Any]]:
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            arrival.arrived = True
             call = self._begin(method, context)
             try:
                 self._enter(request)
@@ -115,8 +135,11 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
 
         return observed
 
-    def _streaming(self, method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+    def _streaming(
+        self, method: str, behavior: Callable[..., AsyncIterator[Any]], arrival: "_Arrival"
+    ) -> Callable[..., AsyncIterator[Any]]:
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            arrival.arrived = True
             call = self._begin(method, context)
             try:
                 self._enter(request)
@@ -146,9 +169,9 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
 
     def _enter(self, request: Any) -> None:
         self.lifecycle.enter()
-        if isinstance(request, UndecodableRequest):
+        if isinstance(request, RequestProblem):
             self.lifecycle.exit()
-            raise QueryError(f"the request is not a valid message for this method: {request.error}")
+            raise request.error
 
     async def _fail(self, call: "_Call", exc: BaseException, context: grpc.aio.ServicerContext) -> None:
         """Record the outcome; abort with the mapped status unless gRPC already has one."""
@@ -183,20 +206,13 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
 
 
 @dataclass
+class _Arrival:
+    arrived: bool = False  # the request arrived and the call began
+
+
+@dataclass
 class _Call:
     record: CallRecord
     started_ns: int
     ended: bool = False
 
-
-def _safe_deserializer(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
-    if deserialize is None:
-        return None
-
-    def parse(data: bytes) -> Any:
-        try:
-            return deserialize(data)
-        except (DecodeError, ValueError, UnicodeDecodeError) as exc:
-            return UndecodableRequest(str(exc) or type(exc).__name__)
-
-    return parse

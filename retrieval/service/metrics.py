@@ -63,6 +63,13 @@ class ServiceMetrics:
         self._requests = Counter(
             "retrieval_requests", "Finished RPCs by method and status code", ["method", "code"], registry=r,
         )
+        #: Calls that ended before their request arrived: over gRPC's own receive limit, which is
+        #: twice --max-receive-bytes (requests between the two are refused by the server and
+        #: counted above as RESOURCE_EXHAUSTED), or cancelled by the client before sending it.
+        self._unread = Counter(
+            "retrieval_requests_unread", "RPCs that ended before their request message was read "
+            "(over the transport's size limit, or cancelled first), by method", ["method"], registry=r,
+        )
         self._request_latency = Histogram(
             "retrieval_request_seconds", "RPC latency as the server saw it, by method",
             ["method"], buckets=LATENCY_BUCKETS_S, registry=r,
@@ -92,6 +99,10 @@ class ServiceMetrics:
         """One finished RPC: ``code`` is the status name ("OK", "INVALID_ARGUMENT", ...)."""
         self._requests.labels(method, code).inc()
         self._request_latency.labels(method).observe(ms / 1000.0)
+
+    def unread(self, method: str) -> None:
+        """One call that ended before its request message arrived (see ``_unread``)."""
+        self._unread.labels(method).inc()
 
     def queue_depth(self, n: int) -> None:
         self._queue_depth.set(n)

@@ -5,7 +5,8 @@
     await server.wait_for_termination()
     await server.stop(grace=10)      # (from a signal handler) drain, then stop
 
-Startup: the port is bound first with health NOT_SERVING (probes get an answer, Retrieval calls
+Startup: the TLS files and the port are checked (``preflight.py``: a bad start is one line that
+names its cause), then the port is bound with health NOT_SERVING (probes get an answer, Retrieval calls
 UNAVAILABLE), then the model, indexes and caches are warmed (``warmup.py``, plus one short
 answer when there is a generator), and only then does health say SERVING: the first real
 request never pays a cold start.
@@ -28,7 +29,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ..errors import ConfigError, QueryError
+from ..errors import ConfigError, QueryError, RetrievalError
 from ..generation.errors import GenerationError
 from .admission import Admission
 from .answering import AnswerPipeline
@@ -39,8 +40,11 @@ from .config import ServiceConfig
 from .interceptors import SERVICE_PREFIX, ObservingInterceptor
 from .lifecycle import Lifecycle
 from .metrics import ServiceMetrics
+from .parsing import transport_limit
 from .pipeline import SearchPipeline
+from .preflight import check_port_free, check_tls_files
 from .protos import retrieval_pb2, retrieval_pb2_grpc
+from .response_budget import ResponseBudget
 from .servicer import RetrievalServicer
 from .validation import RequestRules
 from .warmup import MAX_QUERIES, warm
@@ -81,7 +85,9 @@ class RetrievalServer:
         self.admission: Admission | None = None
         self.searches: SearchPipeline | None = None
         self.answers: AnswerPipeline | None = None
+        self.budget = ResponseBudget(engine, self.config.max_send_bytes)
         self._stopping: asyncio.Task[None] | None = None
+        self._announced = False  # "listening on" was logged: stopping is worth logging too
         self._watcher: asyncio.Future[None] | None = None  # follows bundle updates (reload_interval_s)
 
     # -- start ----------------------------------------------------------------------------------
@@ -126,6 +132,7 @@ class RetrievalServer:
             metrics_host = (config.metrics_host or config.host).strip("[]")
             self._metrics_http = self.metrics.start_http(config.metrics_port, metrics_host)
             self.metrics_port = self._metrics_http.port
+        self._announced = True
         LOG.info("listening on %s:%s (%s, auth %s); warming up", config.host, self.port,
                  "TLS" if config.tls_enabled else "plaintext", "on" if config.auth_enabled else "off")
         await self._warm()
@@ -147,19 +154,22 @@ class RetrievalServer:
                 LOG.warning("cannot switch to the bundle's new version (still serving the open one): %s", exc)
 
     def _build_server(self) -> grpc.aio.Server:
-        interceptors: list[grpc.aio.ServerInterceptor] = [ObservingInterceptor(self.lifecycle, self.metrics)]
+        interceptors: list[grpc.aio.ServerInterceptor] = [
+            ObservingInterceptor(self.lifecycle, self.metrics, max_receive_bytes=self.config.max_receive_bytes)
+        ]
         if self.config.auth_enabled:
             interceptors.append(BearerAuthInterceptor(TokenSet(self.config.tokens), mapped_prefix=SERVICE_PREFIX))
         server = grpc.aio.server(
             interceptors=interceptors,
             options=[
-                ("grpc.max_receive_message_length", self.config.max_receive_bytes),
+                # Above ours: the interceptor refuses (and counts) what lies between.
+                ("grpc.max_receive_message_length", transport_limit(self.config.max_receive_bytes)),
                 ("grpc.max_send_message_length", self.config.max_send_bytes),
                 ("grpc.so_reuseport", 0),  # a port in use is an error, not a silent share
             ],
         )
         assert self.searches is not None and self.answers is not None
-        servicer = RetrievalServicer(self.rules, self.searches, self.answers, self.config.max_send_bytes)
+        servicer = RetrievalServicer(self.rules, self.searches, self.answers, self.config.max_send_bytes, self.budget)
         retrieval_pb2_grpc.add_RetrievalServicer_to_server(servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(SERVICE_NAMES, server)
@@ -167,6 +177,10 @@ class RetrievalServer:
 
     def _bind(self, server: grpc.aio.Server) -> int:
         config = self.config
+        # gRPC reports both as "Failed to bind", after lines of its own log: find the cause first.
+        if config.tls_enabled:
+            check_tls_files(config.tls_cert, config.tls_key)  # type: ignore[arg-type]
+        check_port_free(config.host, config.port)
         try:
             if config.tls_enabled:
                 port = server.add_secure_port(config.address, _tls_credentials(config.tls_cert, config.tls_key))
@@ -182,6 +196,10 @@ class RetrievalServer:
         started = time.perf_counter()
         queries = list(self.config.warmup_queries)
         await warm(self.engine, self._batcher, queries)
+        try:
+            await self.budget.hit_bytes()  # measured now, not during the first search
+        except RetrievalError as exc:  # e.g. the chunk store is down: measured at the first search
+            LOG.warning("cannot measure the bundle's hit size yet: %s", exc)
         await self._prefill_result_cache(queries[:MAX_QUERIES])
         if self.answers is not None and self.generator is not None:
             try:
@@ -218,7 +236,9 @@ class RetrievalServer:
         self.lifecycle.draining()
         if self.admission is not None:
             self.admission.close()
-        LOG.info("draining: %d calls in flight, %.1f s grace", self.lifecycle.active, grace)
+        # A start that failed before listening stops quietly: its error is the one line to show.
+        log = LOG.info if self._announced else LOG.debug
+        log("draining: %d calls in flight, %.1f s grace", self.lifecycle.active, grace)
         drained = await self.lifecycle.wait_idle(max(deadline - time.monotonic(), 0.0))
         if not drained:
             LOG.warning("grace period over with %d calls in flight: cancelling them", self.lifecycle.active)
@@ -234,7 +254,7 @@ class RetrievalServer:
             self._pool.shutdown(wait=drained)
         if self._metrics_http is not None:
             self._metrics_http.stop()
-        LOG.info("stopped")
+        log("stopped")
 
     async def wait_for_termination(self) -> None:
         if self._server is not None:

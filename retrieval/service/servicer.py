@@ -20,6 +20,7 @@ from .answering import AnswerPipeline
 from .errors import ResponseTooLarge
 from .interceptors import current_call
 from .pipeline import SearchPipeline
+from .response_budget import ResponseBudget
 from .protos import retrieval_pb2 as pb
 from .protos import retrieval_pb2_grpc as pb_grpc
 from .validation import RequestRules
@@ -29,17 +30,25 @@ M = TypeVar("M", bound=Message)
 
 class RetrievalServicer(pb_grpc.RetrievalServicer):
     def __init__(
-        self, rules: RequestRules, searches: SearchPipeline, answers: AnswerPipeline, max_send_bytes: int
+        self,
+        rules: RequestRules,
+        searches: SearchPipeline,
+        answers: AnswerPipeline,
+        max_send_bytes: int,
+        budget: ResponseBudget | None = None,
     ) -> None:
         self.rules = rules
         self.searches = searches
         self.answers = answers
         self.max_send_bytes = max_send_bytes
+        self.budget = budget  # refuses a search whose response would be too large, before its work
 
     async def Search(self, request: pb.SearchRequest, context: grpc.aio.ServicerContext) -> pb.SearchResponse:
         query = convert.search_query(request, self.rules)
         call = current_call()
         call.note(k=query.k, mode=query.mode)
+        if self.budget is not None:
+            await self.budget.check([query.k])
         outcome = await self.searches.search(query, deadline_of(context))
         call.note(cached=outcome.cached, hits=len(outcome.hits))
         return self._sized(convert.search_response(outcome.hits, outcome.timings_ms, outcome.cached))
@@ -54,6 +63,8 @@ class RetrievalServicer(pb_grpc.RetrievalServicer):
                 raise QueryError(f"requests[{i}]: {exc}") from None
         call = current_call()
         call.note(queries=len(queries), k=sorted({q.k for q in queries}), mode=sorted({q.mode for q in queries}))
+        if self.budget is not None:
+            await self.budget.check([q.k for q in queries])
         outcomes = await self.searches.search_many(queries, deadline_of(context))
         call.note(cached=sum(o.cached for o in outcomes))
         return self._sized(

@@ -21,7 +21,7 @@ from ..generation.errors import (
     PromptError,
 )
 from .batcher import BatcherClosedError, BatcherError
-from .errors import DeadlineExpired, NoGenerator, NotServing, Overloaded, ResponseTooLarge, Unauthenticated
+from .errors import DeadlineExpired, NoGenerator, NotServing, Overloaded, RequestTooLarge, ResponseTooLarge, Unauthenticated
 
 Code = grpc.StatusCode
 
@@ -29,6 +29,7 @@ Code = grpc.StatusCode
 _CODES: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (Overloaded, Code.RESOURCE_EXHAUSTED),
     (ResponseTooLarge, Code.RESOURCE_EXHAUSTED),  # what gRPC itself says for an oversized message
+    (RequestTooLarge, Code.RESOURCE_EXHAUSTED),
     (DeadlineExpired, Code.DEADLINE_EXCEEDED),
     (NotServing, Code.UNAVAILABLE),
     (Unauthenticated, Code.UNAUTHENTICATED),

@@ -173,15 +173,18 @@ class RequestRules:
         return value
 
     def _filters(self, filters: Sequence[tuple[str, Sequence[str]]]) -> Filters:
-        """Canonical filters (AND over keys, IN over values); an empty key or one without values,
-        or any filter on a bundle without stored metadata, is a ``QueryError``."""
+        """Canonical filters (AND over keys, IN over values); an empty key, one without values or
+        with an empty value (as the CLI's ``--filter key=`` refuses them), or any filter on a
+        bundle without stored metadata, is a ``QueryError``."""
         if not filters:
             return ()
         for key, values in filters:
-            if not key:
+            if not isinstance(key, str) or not key.strip():
                 raise QueryError("filters: a filter key must be a non-empty string")
             if not values:
                 raise QueryError(f"filters: filter {key!r} needs at least one value")
+            if any(isinstance(value, str) and not value.strip() for value in values):
+                raise QueryError(f"filters: filter {key!r} has an empty value; every value must be non-empty")
         if not self.filterable:
             raise QueryError(
                 "filters: this bundle was built without document metadata (before filters existed): rebuild it to filter"

@@ -54,9 +54,15 @@ class Analyzer:
     def __init__(self, config: AnalyzerConfig | None = None) -> None:
         self.config = config = config if config is not None else AnalyzerConfig()
         try:
-            self._findall = re.compile(config.token_pattern).findall
+            pattern = re.compile(config.token_pattern)
         except (re.error, TypeError) as exc:
-            raise ConfigError(f"analyzer.token_pattern is not a valid regex: {exc}") from None
+            raise ConfigError(f"analyzer.token_pattern {config.token_pattern!r} is not a valid regex: {exc}") from None
+        if pattern.groups > 1:  # findall would return tuples of groups, not words
+            raise ConfigError(
+                f"analyzer.token_pattern {config.token_pattern!r} has {pattern.groups} capturing groups; "
+                "use at most one (or non-capturing (?:...) groups)"
+            )
+        self._findall = pattern.findall
         self._stopwords = _resolve_stopwords(config.stopwords)
         self._stemmer = _resolve_stemmer(config.stemmer)
         self._identity = not self._stopwords and self._stemmer is None

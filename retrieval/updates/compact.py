@@ -51,7 +51,7 @@ def compact(root: str | Path, *, engine: Any = None, embedder: Any = None, store
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
-            new = {k: v for k, v in manifest.items() if k not in ("format", "format_version", "created", "environment", "files", "delta")}
+            new = {k: v for k, v in manifest.items() if k not in (*bundle.WRITER_KEYS, "delta")}
             new.update(info)
             new.update({"version": version, "base": final.name, "compacted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
             new[RETIRED] = retired_by(manifest, new.get("store"))  # rows deleted after the next commit

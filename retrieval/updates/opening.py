@@ -44,11 +44,34 @@ def base_chunk_count(manifest: dict[str, Any]) -> int:
 def open_version(
     root: Path, manifest: dict[str, Any], config: IndexConfig, *, embedder: Any = None, store_dsn: str | None = None
 ) -> VersionParts:
+    """The version's parts, after checking the manifest's values against them (``consistency``)."""
+    from .consistency import check_values, counts_of
+
+    counts_of(manifest, root)  # integers, before any is used to size or open a part
+    section = layout.DeltaSection.parse(manifest["delta"]) if manifest.get("delta") else None
+    base = base_dir(root, manifest)
+    parts = _open_parts(root, manifest, config, base, section, embedder, store_dsn)
+    try:
+        check_values(root, manifest, config, parts, base, section)
+    except BaseException:
+        if hasattr(parts.store, "close"):
+            parts.store.close()
+        raise
+    return parts
+
+
+def _open_parts(
+    root: Path,
+    manifest: dict[str, Any],
+    config: IndexConfig,
+    base: Path,
+    section: layout.DeltaSection | None,
+    embedder: Any,
+    store_dsn: str | None,
+) -> VersionParts:
     from ..keyword import BM25
     from ..stores import open_chunk_store
 
-    base = base_dir(root, manifest)
-    section = layout.DeltaSection.parse(manifest["delta"]) if manifest.get("delta") else None
     n_base = base_chunk_count(manifest)
     store_section = manifest.get("store")
     postgres = bool(store_section) and store_section.get("kind") == "postgres"

@@ -482,7 +482,7 @@ class _Update:
             "terms": int(np.count_nonzero(self.df)),
             "postings": int(self.df.sum()),  # one per (term, live chunk) pair
         }
-        info = {k: v for k, v in old.items() if k not in ("format", "format_version", "created", "environment", "files")}
+        info = {k: v for k, v in old.items() if k not in bundle.WRITER_KEYS}
         info.update(extra)
         info.update({"version": version, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         info[RETIRED] = []  # the previous version's retired keys are deleted right after this commit

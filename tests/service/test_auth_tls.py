@@ -115,7 +115,7 @@ def test_unreadable_tls_files_fail_the_start(engine, tmp_path: Path) -> None:
     config = ServiceConfig(port=0, metrics_port=0, tls_cert=tmp_path / "no.pem", tls_key=tmp_path / "no.key")
     server = ServerThread(engine, config)
     try:
-        with pytest.raises(ConfigError, match="cannot read the TLS certificate or key"):
+        with pytest.raises(ConfigError, match=r"cannot read the TLS certificate .*no\.pem: No such file"):
             server.start()
     finally:
         server.close_loop()
@@ -134,4 +134,6 @@ def test_messages_over_the_size_limits_are_refused(engine, caplog) -> None:
         assert "over this server's limit of 1024: ask for a smaller k" in info.value.details()
         assert stub.Search(pb.SearchRequest(query="json", k=1, mode="bm25"), timeout=TIMEOUT).hits
     codes = [json.loads(m)["code"] for r in caplog.records if (m := r.getMessage()).startswith('{"method"')]
-    assert codes == ["RESOURCE_EXHAUSTED", "OK"]  # the first never reached the servicer
+    # The first is over gRPC's own limit (twice ours): cut off before it was read, so it has no
+    # log line (it is counted as unread; one between the limits is logged: test_limits.py).
+    assert codes == ["RESOURCE_EXHAUSTED", "OK"]

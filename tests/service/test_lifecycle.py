@@ -85,7 +85,7 @@ def test_the_grace_period_bounds_the_drain(engine) -> None:
 def test_a_port_in_use_fails_the_start_clearly(engine, server) -> None:
     second = ServerThread(engine, port=server.server.port)
     try:
-        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{server.server.port}"):
+        with pytest.raises(ConfigError, match=f"port 127.0.0.1:{server.server.port} is already in use"):
             second.start()
     finally:
         second.close_loop()

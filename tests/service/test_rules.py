@@ -29,8 +29,17 @@ from retrieval.generation.errors import (
 )
 from retrieval.service.batcher import BatcherClosedError, BatcherError
 from retrieval.service.config import ServiceConfig, is_loopback
-from retrieval.service.errors import DeadlineExpired, NoGenerator, NotServing, Overloaded, Unauthenticated
+from retrieval.service.errors import (
+    DeadlineExpired,
+    NoGenerator,
+    NotServing,
+    Overloaded,
+    RequestTooLarge,
+    ResponseTooLarge,
+    Unauthenticated,
+)
 from retrieval.service.status import INTERNAL_MESSAGE, status_for
+from retrieval.search.filters import parse_filter_arg
 from retrieval.service.validation import RequestRules
 
 C = grpc.StatusCode
@@ -80,10 +89,22 @@ def test_filters_pass_through_in_canonical_form(rules: RequestRules) -> None:
 @pytest.mark.parametrize(("filters", "message"), [
     ([("", ("en",))], "filter key must be a non-empty string"),
     ([("lang", ())], "filter 'lang' needs at least one value"),
+    ([("lang", ("",))], "filter 'lang' has an empty value"),  # the CLI refuses --filter lang= too
+    ([("lang", ("en", " "))], "filter 'lang' has an empty value"),
+    ([(" ", ("en",))], "filter key must be a non-empty string"),
 ])  # fmt: skip
 def test_malformed_filters_are_query_errors(rules: RequestRules, filters, message) -> None:
     with pytest.raises(QueryError, match=message):
         rules.search("json", 3, "bm25", {}, filters)
+
+
+@pytest.mark.parametrize("arg", ["lang=", "lang= ", "lang=en,", "lang=,en", "lang=en, "])
+def test_filter_values_the_cli_refuses_the_service_refuses(rules: RequestRules, arg: str) -> None:
+    with pytest.raises(QueryError, match="every value must be non-empty"):
+        parse_filter_arg(arg)  # retrieval search --filter ARG
+    key, _, raw = arg.partition("=")
+    with pytest.raises(QueryError, match="every value must be non-empty"):
+        rules.search("json", 3, "bm25", {}, [(key, tuple(raw.split(",")))])
 
 
 def test_filters_on_a_bundle_without_metadata_say_rebuild(engine) -> None:
@@ -166,6 +187,8 @@ def test_tokens_do_not_show_in_the_repr() -> None:
     (StoreUnavailableError("UNAVAILABLE: fetching chunks: connection lost"), C.UNAVAILABLE),
     (UpdateConflictError("another update"), C.FAILED_PRECONDITION),
     (Overloaded("full"), C.RESOURCE_EXHAUSTED),
+    (RequestTooLarge("request over the limit"), C.RESOURCE_EXHAUSTED),
+    (ResponseTooLarge("response over the limit"), C.RESOURCE_EXHAUSTED),
     (DeadlineExpired("late"), C.DEADLINE_EXCEEDED),
     (GenerationTimeoutError("read timeout"), C.DEADLINE_EXCEEDED),
     (TimeoutError(), C.DEADLINE_EXCEEDED),

@@ -139,8 +139,9 @@ def test_an_unreachable_generator_endpoint_is_unavailable(engine, free_port_fact
     pb.SearchRequest(query="json", mode="bm25", params=pb.SearchParams(rrf_k=3)),
     pb.SearchRequest(query="json", filters=[pb.Filter(key="lang", values=[])]),
     pb.SearchRequest(query="json", filters=[pb.Filter(key="", values=["en"])]),
+    pb.SearchRequest(query="json", filters=[pb.Filter(key="lang", values=[""])]),
 ], ids=["empty", "k", "mode", "long", "fusion", "weight", "index-param", "mode-param", "filter-values",
-        "filter-key"])  # fmt: skip
+        "filter-key", "filter-empty-value"])  # fmt: skip
 def test_bad_requests_are_invalid_argument(stub, request_) -> None:
     assert _code(stub.Search, request_) is grpc.StatusCode.INVALID_ARGUMENT
 

@@ -3,12 +3,19 @@ from pathlib import Path
 
 import pytest
 
-from retrieval import bundle
+from retrieval import bundle, bundle_format
 from retrieval.errors import BundleError
+
+# What a keyword-only bundle's format requires (read_manifest checks presence, size and sha256,
+# not content, so placeholders do here).
+REQUIRED = bundle_format.required_files({})
 
 
 def make_bundle(path: Path, content: bytes = b"hello", overwrite: bool = False) -> dict:
     with bundle.writing(path, overwrite=overwrite) as tmp:
+        for rel in REQUIRED:
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_bytes(b"placeholder")
         (tmp / "data.bin").write_bytes(content)
         (tmp / "sub").mkdir()
         (tmp / "sub" / "x.npy").write_bytes(b"\x00" * 100)
@@ -19,7 +26,8 @@ def test_round_trip_lists_every_file_with_its_hash(tmp_path: Path):
     written = make_bundle(tmp_path / "b")
     read = bundle.read_manifest(tmp_path / "b")
     assert read == written
-    assert set(read["files"]) == {"data.bin", "sub/x.npy"}
+    assert set(read["files"]) == {"data.bin", "sub/x.npy"} | REQUIRED
+    assert read[bundle_format.CHECKSUM_KEY] == bundle_format.manifest_checksum(read)
     assert read["files"]["data.bin"]["sha256"] == bundle.sha256_file(tmp_path / "b" / "data.bin")
     assert read["format"] == bundle.FORMAT and read["format_version"] == bundle.FORMAT_VERSION
     assert "library_version" in read["environment"]
@@ -92,3 +100,26 @@ def test_directories_of_killed_builds_are_cleaned_up(tmp_path: Path):
     dead.mkdir()
     make_bundle(tmp_path / "b")
     assert not dead.exists()
+
+
+def test_read_manifest_checks_the_checksum_and_the_required_files_even_without_verify(tmp_path: Path):
+    make_bundle(tmp_path / "b")
+    path = tmp_path / "b" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["counts"]["documents"] = 2
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="fails its checksum"):
+        bundle.read_manifest(tmp_path / "b", verify=False)
+    del manifest["files"]["bm25/idf.npy"]
+    path.write_text(json.dumps(bundle_format.seal(manifest)))
+    with pytest.raises(BundleError, match="does not list bm25/idf.npy, which this bundle's format requires"):
+        bundle.read_manifest(tmp_path / "b", verify=False)
+
+
+def test_commit_version_seals_the_new_manifest(tmp_path: Path):
+    written = make_bundle(tmp_path / "b")
+    new = {**written, "version": 2}
+    new[bundle_format.CHECKSUM_KEY] = "stale"
+    bundle.commit_version(tmp_path / "b", new)
+    read = bundle.read_manifest(tmp_path / "b")
+    assert read["version"] == 2 and read[bundle_format.CHECKSUM_KEY] == bundle_format.manifest_checksum(read)
