@@ -26,20 +26,20 @@ from tests.conftest import SMALL_CORPUS, write_jsonl
 CHECKSUM = "fails its checksum"
 
 
+def _small_bundle(root: Path, dense: bool) -> Path:
+    corpus = write_jsonl(root / "corpus.jsonl", SMALL_CORPUS)
+    Engine.build(corpus, root / "bundle", IndexConfig.from_dict({"dense": dense})).close()
+    return root / "bundle"
+
+
 @pytest.fixture(scope="module")
 def keyword_bundle(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("kw")
-    corpus = write_jsonl(root / "corpus.jsonl", SMALL_CORPUS)
-    Engine.build(corpus, root / "bundle", IndexConfig.from_dict({"dense": False}))
-    return root / "bundle"
+    return _small_bundle(tmp_path_factory.mktemp("kw"), dense=False)
 
 
 @pytest.fixture(scope="module")
 def dense_bundle(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("dense")
-    corpus = write_jsonl(root / "corpus.jsonl", SMALL_CORPUS)
-    Engine.build(corpus, root / "bundle", IndexConfig.from_dict({"dense": True}))
-    return root / "bundle"
+    return _small_bundle(tmp_path_factory.mktemp("dense"), dense=True)
 
 
 @pytest.fixture(scope="module")
