@@ -25,6 +25,7 @@ evaluation all count, because the user waits for all of them.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -182,7 +183,22 @@ class Answerer:
         self.compress = compress
         self.context_config = context or ContextConfig()
         self.prompt_config = prompt or PromptConfig()
-        self.compressor = ContextCompressor.for_engine(engine, generator.tokenizer, self.context_config.compressor)
+        # One compressor per bundle version, made for the version a question is answered on.
+        self._compressor: tuple[str, ContextCompressor] | None = None
+        self._compressor_lock = threading.Lock()
+        self._compressor_for(engine.view())  # made now: a problem shows at construction
+
+    @property
+    def compressor(self) -> ContextCompressor:
+        """The compressor for the version the engine has open now."""
+        return self._compressor_for(self.engine.view())
+
+    def _compressor_for(self, view: Any) -> ContextCompressor:
+        with self._compressor_lock:
+            if self._compressor is None or self._compressor[0] != view.version:
+                made = ContextCompressor.for_view(view, self.generator.tokenizer, self.context_config.compressor)
+                self._compressor = (view.version, made)
+            return self._compressor[1]
 
     def prepare(self, question: str) -> PreparedPrompt:
         """Search, limit, compress and assemble the prompt for ``question`` (no generation)."""
@@ -190,18 +206,22 @@ class Answerer:
         if not isinstance(question, str) or not question.strip():
             raise QueryError("the question must be a non-empty string")
         timings: dict[str, float] = {}
+        # One version for the search, the chunk vectors and the sentences: an update committed
+        # meanwhile is answered from by the next question, never half-way through this one.
+        view = self.engine.view()
+        compressor = self._compressor_for(view) if self.compress else None
         t0 = time.perf_counter_ns()
         room = context_room(self.generator, question, self.prompt_config)
         timings["prompt_room"] = _ms(t0)
         t0 = time.perf_counter_ns()
-        result = self.engine.search(question, k=self.k, mode=self.mode, filters=self.filters)
+        result = view.search(question, k=self.k, mode=self.mode, filters=self.filters)
         timings["search"] = _ms(t0)
         t0 = time.perf_counter_ns()
-        hits = self._limit(list(result.hits), room)
+        hits = self._limit(view, list(result.hits), room)
         timings["limit"] = _ms(t0)
         budget = min(self.budget_tokens, room) if self.compress else room
         t0 = time.perf_counter_ns()
-        context = self._context(question, hits, budget)
+        context = self._context(compressor, question, hits, budget)
         timings["compress"] = _ms(t0)
         t0 = time.perf_counter_ns()
         prompt = build_prompt(question, context.text, self.prompt_config)
@@ -209,7 +229,7 @@ class Answerer:
         limit = self.generator.context_window - answer_tokens(self.generator, self.prompt_config)
         if tokens > limit:
             # A token can merge where the sources meet the template: refit once, by the overflow.
-            context = self._context(question, hits, max(budget - (tokens - limit), 0))
+            context = self._context(compressor, question, hits, max(budget - (tokens - limit), 0))
             prompt = build_prompt(question, context.text, self.prompt_config)
             tokens = check_fits(self.generator, prompt, self.prompt_config)
         timings["prompt"] = _ms(t0)
@@ -232,21 +252,19 @@ class Answerer:
 
     # -- steps ------------------------------------------------------------------------------
 
-    def _limit(self, hits: list[Hit], room: int) -> list[Hit]:
+    def _limit(self, view: Any, hits: list[Hit], room: int) -> list[Hit]:
         config = self.context_config.limiter
         if not self.compress:
             # Whole chunks are the context: they must fit the room themselves.
             budget = room if config.budget_tokens is None else min(config.budget_tokens, room)
             config = replace(config, budget_tokens=budget)
-        vectors = None
-        dense = self.engine.planner.dense
-        if dense is not None and hits:
-            vectors = dense.vectors[[h.chunk for h in hits]]
+        chunk_vectors = view.chunk_vectors
+        vectors = chunk_vectors[[h.chunk for h in hits]] if chunk_vectors is not None and hits else None
         return limit_hits(hits, self.generator.tokenizer, config, vectors)
 
-    def _context(self, question: str, hits: list[Hit], budget: int) -> CompressedContext:
-        if self.compress:
-            return self.compressor.compress(question, hits, budget)
+    def _context(self, compressor: ContextCompressor | None, question: str, hits: list[Hit], budget: int) -> CompressedContext:
+        if compressor is not None:
+            return compressor.compress(question, hits, budget)
         return whole_chunks_context(hits, budget, self.generator.tokenizer)
 
 

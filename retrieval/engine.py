@@ -11,92 +11,96 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
-import json
+import logging
+import threading
 import time
 import uuid
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from . import bundle
 from .config import IndexConfig
-from .errors import ConfigError, CorpusError, QueryError
+from .errors import ConfigError, CorpusError
 from .keyword import BM25, BM25Builder
 from .search import Planner
-from .search.filters import METADATA_FILE, FilterSpec, MetadataIndex, MetadataWriter, normalize_filters
+from .search.filters import METADATA_FILE, FilterSpec, MetadataIndex, MetadataWriter
 from .ingest.content_hash import document_hash
 from .stores import ChunkStore, make_chunk_writer
 from .updates.documents import DOCUMENTS_FILE, BaseDocumentsWriter
 from .updates.retire import drop_sections, stores_of
 from .text import Analyzer
-from .types import Document, Hit, SearchResult, StageTimings
+from .types import Document, SearchResult
+from .view import MAX_K, BundleView, Filters, manifest_digest  # noqa: F401 - MAX_K: the CLI's -k bound
 
 if TYPE_CHECKING:
     from .updates.updater import UpdateReport
 
-MAX_K = 10_000
-# Up to this many deleted chunks are dropped by asking each ranking for that many more hits
-# (exact, and cheap while few); beyond it, searches are restricted to the live ids instead.
-EXCLUDE_MAX = 1024
 STORE_CLOSE_GRACE_S = 60.0  # a replaced chunk store stays open this long for searches still using it
 CHUNKS_FILE = "chunks.parquet"
 BM25_DIR = "bm25"
 
 Corpus = str | Path | Iterable[Document]
-# Metadata filters: {key: value | [values]} or (key, values) pairs; see retrieval.search.filters.
-Filters = Mapping[str, Any] | Sequence[Any] | None
+LOG = logging.getLogger(__name__)
 
 
 class Engine:
     """An opened index bundle. Thread-safe for concurrent searches."""
 
-    def __init__(
-        self,
-        path: Path,
-        manifest: dict[str, Any],
-        store: ChunkStore,
-        planner: Planner,
-        live: np.ndarray | None = None,
-        metadata: MetadataIndex | None = None,
-        tombstones: np.ndarray | None = None,
-    ) -> None:
+    def __init__(self, path: Path, view: BundleView, store_dsn: str | None = None) -> None:
         self.path = path
-        self.manifest = manifest
-        self.store = store
-        self.planner = planner
-        # Sorted int64 ids of the live chunks of an updated bundle (deleted ones are tombstones
-        # still in the indexes), or None when every chunk is live.
-        self.live = live
-        # The context compressor's sentence index (dense bundles built with sentences), or None.
-        self.sentences: Any = None
-        # Allowed chunk ids per metadata filter (LRU-cached); bundles from before metadata was
-        # stored have none, and filtering them raises QueryError.
-        if metadata is None:
-            section = manifest.get("metadata")
-            metadata = MetadataIndex(path / METADATA_FILE if section else None, store.all_doc_ids, live=live)
-        self.metadata = metadata
-        # What one search reads, swapped as one attribute when an update or refresh switches
-        # versions, so a search never mixes the indexes of one version with the store of another.
-        # Deleted chunks are dropped by over-asking each ranking when they are few, else by
-        # restricting it to the live ids.
-        excluded = None
-        if live is not None:
-            excluded = tombstones if tombstones is not None and len(tombstones) <= EXCLUDE_MAX else None
-        self._current = _Version(planner, store, live, metadata, excluded)
-        # The manifest lists every file's sha256, so its digest names the bundle's contents.
-        self.version = _digest(manifest)
+        # Everything one search reads, swapped in one assignment when an update or refresh
+        # switches versions (see ``retrieval.view``).
+        self._view = view
+        self._store_dsn = store_dsn
+        self._retiring: list[tuple[Any, Any]] = []  # (timer, store) of replaced versions, closed later
+        self._refresh_failure: str | None = None  # the last refresh error logged (logged once each)
+
+    def view(self) -> BundleView:
+        """The version open now, frozen: take it once for work that must see one version throughout."""
+        return self._view
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self._view.manifest
+
+    @property
+    def version(self) -> str:
+        """Digest of the open version's manifest (it lists every file's sha256)."""
+        return self._view.version
+
+    @property
+    def store(self) -> ChunkStore:
+        return self._view.store
+
+    @property
+    def planner(self) -> Planner:
+        return self._view.planner
+
+    @property
+    def live(self) -> np.ndarray | None:
+        """Sorted ids of the live chunks of an updated bundle, or None when every chunk is live."""
+        return self._view.live
+
+    @property
+    def metadata(self) -> MetadataIndex:
+        return self._view.metadata
+
+    @property
+    def sentences(self) -> Any:
+        """The context compressor's sentence index (dense bundles built with sentences), or None."""
+        return self._view.sentences
 
     @property
     def bm25(self) -> BM25:
-        return self.planner.keyword
+        return self._view.planner.keyword
 
     @property
     def modes(self) -> tuple[str, ...]:
         """The search modes this bundle supports (dense modes need a dense index)."""
-        return self.planner.modes
+        return self._view.modes
 
     # -- building -------------------------------------------------------------------------
 
@@ -274,16 +278,17 @@ class Engine:
             from .vector import set_num_threads
 
             set_num_threads(faiss_threads)
-        engine = cls(
-            root, manifest, parts.store, Planner(parts.bm25, parts.dense, config.search), parts.live, parts.metadata, parts.tombstones
-        )
-        engine.sentences = parts.sentences
-        engine._store_dsn = store_dsn
-        return engine
+        metadata = parts.metadata
+        if metadata is None:  # bundles from before metadata was stored: filtering them raises QueryError
+            section = manifest.get("metadata")
+            metadata = MetadataIndex(root / METADATA_FILE if section else None, parts.store.all_doc_ids, live=parts.live)
+        planner = Planner(parts.bm25, parts.dense, config.search)
+        view = BundleView.create(manifest, planner, parts.store, metadata, parts.live, parts.tombstones, parts.sentences)
+        return cls(root, view, store_dsn)
 
     def close(self) -> None:
         """Release the chunk store's connections (a PostgreSQL pool); searching afterwards fails."""
-        for timer, store in getattr(self, "_retiring", []):  # stores of versions replaced earlier
+        for timer, store in self._retiring:  # stores of versions replaced earlier
             timer.cancel()
             store.close()
         self._retiring = []
@@ -336,40 +341,46 @@ class Engine:
     def refresh(self) -> bool:
         """Switch to the bundle's current version if another process committed a newer one
         (``retrieval sync``, ``update``, ``compact``); True when it switched. Cheap when nothing
-        changed (one small file read). Searches running meanwhile finish on the version they began."""
+        changed (one small file read). Searches running meanwhile finish on the version they began.
+
+        A new version that cannot be opened (corrupt, its store down, a rebuild mid-way) leaves
+        the open one serving; the cause is logged once, and the next call tries again.
+        """
         try:
             on_disk = bundle.read_manifest(self.path, verify=False)
-        except Exception:  # mid-rebuild or unreadable: keep serving what is open
+            if manifest_digest(on_disk) == self.version:
+                self._refresh_failure = None
+                return False
+            self._reload()
+        except Exception as exc:  # noqa: BLE001 - any failure keeps the open version serving
+            cause = f"{type(exc).__name__}: {exc}"
+            if cause != self._refresh_failure:
+                LOG.warning("cannot switch %s to its new version, still serving the open one: %s", self.path, cause)
+                self._refresh_failure = cause
             return False
-        if _digest(on_disk) == self.version:
-            return False
-        self._reload()
+        self._refresh_failure = None
         return True
 
     def _reload(self) -> None:
         """Switch this engine to the bundle's current version (after an update through it)."""
-        dense = self.planner.dense
         fresh = type(self)._open(
             self.path,
             verify=False,
             faiss_threads=None,
-            embedder=getattr(dense.embedder, "embedder", None) if dense is not None else None,
-            store_dsn=getattr(self, "_store_dsn", None),
+            embedder=self._view.document_embedder,  # the model already loaded
+            store_dsn=self._store_dsn,
         )
-        old_store, retiring = self.store, getattr(self, "_retiring", [])
-        self.__dict__.update(fresh.__dict__)
-        self._retiring = retiring
+        old_store = self.store
+        self._view = fresh._view  # the switch: one assignment
         if old_store is not self.store and hasattr(old_store, "close"):
             # Searches that began on the old version may still read from it: close it later
             # (or at close(), whichever comes first).
-            import threading
-
             timer = threading.Timer(STORE_CLOSE_GRACE_S, old_store.close)
             timer.daemon = True
             timer.start()
-            retiring.append((timer, old_store))
+            self._retiring.append((timer, old_store))
 
-    # -- searching ------------------------------------------------------------------------
+    # -- searching (on the version open now; see ``BundleView`` for one version throughout) --
 
     def retrieve(
         self,
@@ -390,34 +401,11 @@ class Engine:
         ``filters``: document metadata the hits must have, ``{"key": ["v1", "v2"], ...}`` (AND
         over keys, IN over values; see ``retrieval.search.filters``), applied before scoring.
         """
-        return self._retrieve(self._current, query, k, mode, params, query_vector, filters)
-
-    def _retrieve(
-        self,
-        view: "_Version",
-        query: str,
-        k: int,
-        mode: str,
-        params: Mapping[str, Any] | None,
-        query_vector: np.ndarray | None,
-        filters: Filters,
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-        _check_query(query, k)
-        spec = normalize_filters(filters)
-        planner, _, live, metadata, excluded = view
-        if not spec:
-            if excluded is not None:
-                return planner.retrieve(query, int(k), mode, params, query_vector, excluded=excluded)
-            return planner.retrieve(query, int(k), mode, params, query_vector, live)
-        t0 = time.perf_counter_ns()
-        allowed = metadata.allowed(spec)
-        filter_ms = (time.perf_counter_ns() - t0) / 1e6
-        ids, scores, stages = planner.retrieve(query, int(k), mode, params, query_vector, allowed)
-        return ids, scores, {"filter": filter_ms, **stages}
+        return self._view.retrieve(query, k, mode, params, query_vector, filters)
 
     def allowed_chunks(self, filters: Filters | FilterSpec) -> np.ndarray:
         """Sorted int64 ids of the live chunks whose document matches ``filters`` (read-only, cached)."""
-        return self.metadata.allowed(normalize_filters(filters))
+        return self._view.allowed_chunks(filters)
 
     def search(
         self,
@@ -429,16 +417,7 @@ class Engine:
         filters: Filters = None,
     ) -> SearchResult:
         """The ``k`` best chunks for ``query`` with their text, best first (``filters``: see ``retrieve``)."""
-        view = self._current  # one version for the ids and the text, even if an update swaps it
-        ids, scores, stages = self._retrieve(view, query, k, mode, params, query_vector, filters)
-        t0 = time.perf_counter_ns()
-        chunks = view.store.get(ids)
-        stages["fetch"] = (time.perf_counter_ns() - t0) / 1e6
-        hits = tuple(
-            Hit(chunk=int(i), id=c.id, doc_id=c.doc_id, score=float(s), text=c.text, title=c.title)
-            for i, s, c in zip(ids, scores, chunks)
-        )
-        return SearchResult(query=query, mode=mode, hits=hits, timings=StageTimings(stages))
+        return self._view.search(query, k, mode, params, query_vector, filters)
 
     def search_batch(
         self, queries: Sequence[str], k: int = 10, mode: str = "bm25", n_threads: int = 0, filters: Filters = None
@@ -448,31 +427,7 @@ class Engine:
         Stage timings are the batch's, divided evenly over its queries. Only ``bm25`` runs as one
         native batch; the other modes run query by query.
         """
-        for query in queries:
-            _check_query(query, k)
-        planner, store, live, _, _ = self._current
-        if mode != "bm25" or normalize_filters(filters) or live is not None:  # deletions: filtered per query
-            return [self.search(q, k, mode, filters=filters) for q in queries]
-        if not queries:
-            return []
-        t0 = time.perf_counter_ns()
-        terms = [planner.keyword.query_ids(q) for q in queries]
-        t1 = time.perf_counter_ns()
-        ids, scores, counts = planner.keyword.search_terms_batch(terms, k, n_threads)
-        t2 = time.perf_counter_ns()
-        flat = np.concatenate([ids[i, : counts[i]] for i in range(len(queries))])
-        chunks = iter(store.get(flat))
-        t3 = time.perf_counter_ns()
-        n = len(queries)
-        stages = StageTimings({"analyze": (t1 - t0) / 1e6 / n, "bm25": (t2 - t1) / 1e6 / n, "fetch": (t3 - t2) / 1e6 / n})
-        results = []
-        for i, query in enumerate(queries):
-            hits = tuple(
-                Hit(chunk=int(c), id=chunk.id, doc_id=chunk.doc_id, score=float(s), text=chunk.text, title=chunk.title)
-                for c, s, chunk in zip(ids[i, : counts[i]], scores[i, : counts[i]], chunks)
-            )
-            results.append(SearchResult(query=query, mode=mode, hits=hits, timings=stages))
-        return results
+        return self._view.search_batch(queries, k, mode, n_threads, filters)
 
     async def asearch(
         self,
@@ -492,51 +447,13 @@ class Engine:
         What a caller batching many queries computes before ``search(..., query_vector=row)``.
         Raises ``QueryError`` for a keyword-only bundle (``"dense" not in engine.modes``).
         """
-        dense = self.planner.dense
-        if dense is None:
-            raise QueryError("this bundle has no dense index (built with --no-dense): nothing to embed queries for")
-        embed_many = getattr(dense.embedder, "embed_queries", None)
-        vectors = embed_many(texts) if embed_many is not None else dense.embedder.embed(texts)
-        return np.array(vectors, dtype=np.float32).reshape(len(texts), -1)
+        return self._view.embed_queries(texts)
 
     def search_documents(
         self, query: str, k: int = 10, mode: str = "bm25", params: Mapping[str, Any] | None = None, filters: Filters = None
     ) -> tuple[list[tuple[str, float]], dict[str, float]]:
         """The ``k`` best documents, a document scoring as its best chunk."""
-        view = self._current
-        n_chunks = len(view.store)
-        want = min(max(k * 2, k + 10), n_chunks, MAX_K)
-        while True:
-            ids, scores, stages = self._retrieve(view, query, want, mode, params, None, filters)
-            best: dict[str, float] = {}
-            for doc_id, score in zip(view.store.doc_ids(ids), scores.tolist()):
-                if doc_id not in best:  # chunks come best first, so the first is the doc's best
-                    best[doc_id] = score
-            # Enough distinct documents, or nothing more to fetch: the ranking is exact.
-            if len(best) >= k or len(ids) < want or want >= min(n_chunks, MAX_K):
-                return list(best.items())[:k], stages
-            want = min(want * 4, n_chunks, MAX_K)
-
-
-class _Version(NamedTuple):
-    """What one search reads from the version an engine has open."""
-
-    planner: Planner
-    store: ChunkStore
-    live: np.ndarray | None  # sorted live chunk ids (None: none deleted)
-    metadata: MetadataIndex
-    excluded: np.ndarray | None  # few deleted ids, dropped by over-asking (None: use ``live``)
-
-
-def _digest(manifest: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode("utf-8")).hexdigest()
-
-
-def _check_query(query: str, k: int) -> None:
-    if not isinstance(query, str):
-        raise QueryError(f"query must be a string, got {type(query).__name__}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_K:
-        raise QueryError(f"k must be an integer between 1 and {MAX_K}, got {k!r}")
+        return self._view.search_documents(query, k, mode, params, filters)
 
 
 class _UniqueDocuments:

@@ -202,7 +202,7 @@ def run(
     engine = bundle_for(squad_path, docs, Path(cache_dir) if cache_dir is not None else default_cache_dir(), progress is not None)
     tokenizer = tokenizer if tokenizer is not None else default_tokenizer()
     compressor = ContextCompressor.for_engine(engine, tokenizer, config)
-    embedder = engine.planner.dense.embedder
+    embedder = engine.view().query_embedder
     names = ("ours", "truncate", "whole_chunks")
     after: dict[str, list[int]] = {n: [] for n in names}
     kept: dict[str, int] = {n: 0 for n in names}
@@ -297,7 +297,7 @@ def latency(
 
     tokenizer = tokenizer if tokenizer is not None else default_tokenizer()
     compressor = ContextCompressor.for_engine(engine, tokenizer, config)
-    embedder = engine.planner.dense.embedder
+    embedder = engine.view().query_embedder
     samples: dict[str, list[int]] = {"cold": [], "warm": []}
     sizes = []
     for query in queries:

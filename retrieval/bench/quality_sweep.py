@@ -91,7 +91,6 @@ def pareto_front(rows: Sequence[Mapping[str, Any]], quality: str = "ndcg@10", co
 
 
 def _clear_query_cache(engine: Any) -> None:
-    dense = getattr(engine.planner, "dense", None)
-    cache = getattr(getattr(dense, "embedder", None), "cache", None)
+    cache = engine.view().query_cache
     if cache is not None:
         cache.clear()

@@ -105,17 +105,22 @@ class ContextCompressor:
 
     @classmethod
     def for_engine(cls, engine: Any, tokenizer: Tokenizer, config: CompressorConfig | None = None) -> "ContextCompressor":
-        """A compressor over an opened ``Engine``'s analyzer, idf, sentence index and query embedder."""
-        bm25 = engine.bm25
-        dense = engine.planner.dense
+        """A compressor over the version an ``Engine`` has open now (see ``for_view``)."""
+        return cls.for_view(engine.view(), tokenizer, config)
+
+    @classmethod
+    def for_view(cls, view: Any, tokenizer: Tokenizer, config: CompressorConfig | None = None) -> "ContextCompressor":
+        """A compressor over one bundle version's analyzer, idf, sentence index and query embedder:
+        it serves hits of that version only (a newer one has other chunks, sentences and idf)."""
+        embedder = view.query_embedder
         return cls(
             tokenizer,
-            bm25.query_ids,
-            np.array(bm25.index.arrays()["idf"], dtype=np.float64),
-            getattr(engine, "sentences", None),
+            view.query_term_ids,
+            view.idf,
+            view.sentences,
             config,
-            chunk_vectors=dense.vectors if dense is not None else None,
-            embed_query=dense.embedder.embed_query if dense is not None else None,
+            chunk_vectors=view.chunk_vectors,
+            embed_query=embedder.embed_query if embedder is not None else None,
         )
 
     # -- the public call ----------------------------------------------------------------------

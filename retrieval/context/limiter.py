@@ -120,7 +120,7 @@ def limit_hits(
 ) -> list[Hit]:
     """``limit_chunks`` over search hits; ``vectors`` are the hits' embeddings (dense bundles).
 
-    On an opened engine: ``vectors = engine.planner.dense.vectors[[h.chunk for h in hits]]``.
+    On an opened engine: ``vectors = engine.view().chunk_vectors[[h.chunk for h in hits]]``.
     """
     if not hits:
         return []

@@ -267,7 +267,7 @@ def _counting_embedder(engine: Any, metrics: ServiceMetrics) -> Any:
     The counts are the LRU's own counters before and after the call, so a concurrent lookup
     from another thread (an Answer's search) can land in this call's tally: the ratio stays right.
     """
-    cache = getattr(engine.planner.dense.embedder, "cache", None)
+    cache = engine.view().query_cache
 
     def embed_many(texts: list[str]) -> Any:
         before = cache.stats() if cache is not None else None

@@ -85,8 +85,7 @@ class RequestRules:
         default_mode = config.default_mode or ("hybrid" if "hybrid" in modes else "bm25")
         if default_mode not in modes:
             raise QueryError(f"default mode {default_mode!r} is not available in this bundle (it has {', '.join(modes)})")
-        dense = getattr(engine.planner, "dense", None)
-        vector_params = frozenset(dense.index.search_params_schema) if dense is not None else frozenset()
+        vector_params = engine.view().vector_search_params
         return cls(
             max_query_chars=config.max_query_chars,
             max_k=config.max_k,

@@ -106,8 +106,7 @@ def apply_update(
 def _embedder_of(engine: Any, embedder: Any) -> Any:
     if embedder is not None or engine is None:
         return embedder
-    dense = engine.planner.dense
-    return getattr(dense.embedder, "embedder", None) if dense is not None else None
+    return engine.view().document_embedder
 
 
 def _checked_documents(docs: Iterable[Document]) -> list[Document]:

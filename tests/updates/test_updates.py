@@ -103,7 +103,7 @@ def test_update_finds_new_text_and_delete_removes_it_from_every_mode(tmp_path, e
 @pytest.mark.parametrize("exclude_max", [1024, 0], ids=["over-ask", "live-ids"])
 def test_updated_bundle_scores_like_a_fresh_build_of_the_live_documents(tmp_path, embedder, monkeypatch, exclude_max):
     # Both ways of dropping deleted chunks: asking each ranking for more, and restricting to live ids.
-    monkeypatch.setattr("retrieval.engine.EXCLUDE_MAX", exclude_max)
+    monkeypatch.setattr("retrieval.view.EXCLUDE_MAX", exclude_max)
     docs = {d.id: d for d in corpus()}
     engine = build(list(docs.values()), tmp_path / "b", embedder)
     changed = [Document(id=f"d{i}", title="Revised", text=f"Revised text {i} about json parsing and sockets.",
@@ -113,7 +113,7 @@ def test_updated_bundle_scores_like_a_fresh_build_of_the_live_documents(tmp_path
     engine.upsert(changed + added)
     engine.delete(["d2", "d7", "new1"])
     engine.upsert([Document(id="d4", title="Again", text="Rewritten once more: logging paths and http requests.")])
-    assert (engine._current[4] is None) == (exclude_max == 0) and engine._current[2] is not None
+    assert (engine.view().excluded is None) == (exclude_max == 0) and engine.view().live is not None
     for doc in changed + added:
         docs[doc.id] = doc
     docs["d4"] = Document(id="d4", title="Again", text="Rewritten once more: logging paths and http requests.")
