@@ -2,8 +2,8 @@
 
 Every update is a new bundle version committed atomically (see ``retrieval.bundle`` and
 ``retrieval.updates.delta`` for the layout). The functions are ``updater.apply_update``,
-``compact.compact`` and ``sync.sync``; names load on first use, so the CLI can import
-``retrieval.updates.commands`` for its parsers without paying for the rest.
+``compact.compact`` and ``sync.sync``; names load on first use. Their commands are
+``retrieval.cli.update``, ``sync`` and ``compact``.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from retrieval.bench.load import add_load_parser, cmd_bench_load
+from retrieval.cli.bench.load import add_parser as add_load_parser
+from retrieval.cli.bench.load import run as cmd_bench_load
 from retrieval.bench.loadgen import LoadSpec, LoadTargetError, run_load, summarize
 from retrieval.errors import ConfigError
 from retrieval.service.protos import retrieval_pb2, retrieval_pb2_grpc

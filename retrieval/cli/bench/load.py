@@ -1,5 +1,5 @@
 """`retrieval bench load`: drive a running `retrieval serve` over gRPC and report throughput
-and latency (the generator itself is ``loadgen``).
+and latency (the generator itself is ``retrieval.bench.loadgen``).
 
     retrieval bench load --target 127.0.0.1:50051 --concurrency 32 --duration 10 --json
     retrieval bench load --target 127.0.0.1:50051 --rate 200 --duration 30 --queries q.jsonl
@@ -12,14 +12,13 @@ every other outcome (``errors_by_code`` splits them by gRPC status name).
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from ..cli_args import positive_float, positive_int, seconds
-from ..errors import ConfigError
+from ...errors import ConfigError
+from ..args import positive_float, positive_int, seconds
+from ..choices import ARRIVAL_CHOICES, MODE_CHOICES
+from ..output import print_json
 
 
 def _target(text: str) -> str:
@@ -29,20 +28,19 @@ def _target(text: str) -> str:
     return text
 
 
-def add_load_parser(bench_subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``load`` to ``retrieval bench``'s subcommands; returns its parser."""
-    p = bench_subparsers.add_parser("load", help="drive a running `retrieval serve` over gRPC: qps and latency")
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("load", help="drive a running `retrieval serve` over gRPC: qps and latency")
     p.add_argument("--target", required=True, type=_target, help="the server, HOST:PORT")
     p.add_argument("--concurrency", type=positive_int, default=8,
                    help="closed loop: clients sending back to back; open loop: requests in flight at most (default 8)")
     p.add_argument("--duration", type=positive_float, default=10.0, help="measured seconds (default 10)")
     p.add_argument("--rate", type=positive_float,
                    help="open loop at this many requests/s (latency from the intended send time); default: closed loop")
-    p.add_argument("--arrivals", choices=["poisson", "fixed"], default="poisson",
+    p.add_argument("--arrivals", choices=ARRIVAL_CHOICES, default="poisson",
                    help="open loop arrivals: Poisson (default) or a fixed interval")
     p.add_argument("--seed", type=int, default=0, help="seed of the Poisson arrivals (default 0)")
     p.add_argument("--queries", help="query texts: a .jsonl with \"text\" fields, or one query per line (default: a built-in list)")
-    p.add_argument("--mode", choices=["bm25", "dense", "hybrid", "prefilter"], help="search mode (default: the server's)")
+    p.add_argument("--mode", choices=MODE_CHOICES, help="search mode (default: the server's)")
     p.add_argument("-k", type=positive_int, default=10)
     auth = p.add_mutually_exclusive_group()
     auth.add_argument("--token", help="bearer token sent as 'authorization: Bearer TOKEN'")
@@ -55,12 +53,14 @@ def add_load_parser(bench_subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def cmd_bench_load(args: argparse.Namespace) -> int:
-    from .loadgen import DEFAULT_QUERIES, LoadSpec, run_load, summarize
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from ...bench.loadgen import DEFAULT_QUERIES, LoadSpec, run_load, summarize
 
     queries: tuple[str, ...] = DEFAULT_QUERIES
     if args.queries:
-        from ..ingest.readers import read_query_texts
+        from ...ingest.readers import read_query_texts
 
         queries = tuple(read_query_texts(args.queries))
         if not queries:
@@ -83,7 +83,7 @@ def cmd_bench_load(args: argparse.Namespace) -> int:
     )
     report = summarize(asyncio.run(run_load(spec)), spec)
     if args.json:
-        sys.stdout.write(json.dumps(report) + "\n")
+        print_json(report)
     else:
         print(format_table(report))
     return 0

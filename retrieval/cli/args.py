@@ -1,15 +1,25 @@
-"""Argument types and option groups shared by the command-line entry points (cli, serve, bench load).
+"""Argument types, the one-line-error parser and option groups shared by the commands.
 
 Each type raises ``argparse.ArgumentTypeError`` with the value it got, which argparse turns into
-a one-line usage error.
+a one-line usage error. Nothing here imports more than the standard library at import time.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 from typing import Any
+
+EXIT_USAGE = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line, not usage + message."""
+
+    def error(self, message: str) -> None:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
 def non_negative_int(text: str) -> int:
@@ -34,7 +44,7 @@ def positive_int(text: str) -> int:
 
 def search_k(text: str) -> int:
     """``-k`` of every command that searches: what ``Engine.search`` accepts (1..MAX_K)."""
-    from .engine import MAX_K  # only when -k is given; the command imports the engine anyway
+    from ..engine import MAX_K  # only when -k is given; the command imports the engine anyway
 
     value = positive_int(text)
     if value > MAX_K:
@@ -112,3 +122,43 @@ def generator_options(args: argparse.Namespace) -> dict[str, Any]:
             options["model"] = args.model
         return options
     return {"model_path": args.model} if args.model else {}
+
+
+def override(text: str) -> tuple[str, Any]:
+    """``--set KEY=VALUE``: the value as JSON when it parses, else the bare string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw  # bare strings need no quotes
+    return key, value
+
+
+def metadata_filter(text: str) -> tuple[str, tuple[str, ...]]:
+    """``--filter KEY=V1[,V2]`` as (key, values)."""
+    from ..errors import QueryError
+    from ..search.filters import parse_filter_arg
+
+    try:
+        return parse_filter_arg(text)
+    except QueryError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+FILTER_HELP = ("only documents whose metadata KEY is VALUE (or one of V1,V2); repeat for more keys (AND). "
+               "Numbers and booleans compare as their JSON text, e.g. year=2020, draft=false")
+
+
+def add_filter_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--filter", dest="filters", action="append", type=metadata_filter, default=[], metavar="KEY=V1[,V2]",
+                   help=FILTER_HELP)
+
+
+def add_generator_options(p: Any, choices: tuple[str, ...], help: str | None = None) -> None:
+    """``--generator``, ``--model`` and ``--base-url`` (read back by ``generator_options``)."""
+    p.add_argument("--generator", choices=choices, default="llama-cpp", help=help)
+    p.add_argument("--model", help="llama-cpp: a GGUF file (default SmolLM2-135M-Instruct); openai: the model name")
+    p.add_argument("--base-url", default=os.environ.get("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1"),
+                   help="openai: the endpoint (default $OPENAI_BASE_URL or http://127.0.0.1:8000/v1); key from $OPENAI_API_KEY")

@@ -1,0 +1,75 @@
+"""``retrieval index CORPUS --out DIR``: build an index bundle from a corpus."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from .args import override
+from .choices import VECTOR_INDEX_CHOICES
+from .output import print_json
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("index", help="build an index bundle from a corpus")
+    p.add_argument("corpus", help="BEIR dir, .jsonl, .parquet, a postgresql:// DSN (with --sql), or 'demo' (the Python stdlib docs)")
+    p.add_argument("--out", required=True, help="bundle directory to create")
+    p.add_argument("--sql", help="with a postgresql:// corpus: the query, e.g. \"SELECT id, title, text FROM docs\"")
+    p.add_argument("--vector-index", choices=VECTOR_INDEX_CHOICES,
+                   help="dense index kind (default: flat up to 50,000 chunks, hnsw above)")
+    p.add_argument("--no-dense", action="store_true", help="build the keyword (BM25) index only")
+    p.add_argument("--config", help="TOML file with [analyzer], [chunker], [bm25] tables")
+    p.add_argument("--set", dest="overrides", action="append", type=override, default=[],
+                   metavar="KEY=VALUE", help="override a config value, e.g. --set bm25.k1=1.2")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle at --out")
+    p.add_argument("--store", metavar="DSN",
+                   help="keep chunk text in PostgreSQL at this postgresql:// DSN instead of the bundle (its password "
+                        "is never recorded: opening takes it from $RETRIEVAL_STORE_DSN, $PGPASSWORD or ~/.pgpass)")
+    p.add_argument("--store-schema", default="retrieval", help="PostgreSQL schema for --store tables (default retrieval)")
+    p.add_argument("--json", action="store_true")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import IndexConfig
+    from ..engine import Engine
+    from ..errors import ConfigError
+
+    if args.vector_index and args.no_dense:
+        raise ConfigError("--vector-index needs a dense index; drop --no-dense")
+    overrides = dict(args.overrides)
+    if args.no_dense:
+        overrides["dense"] = False
+    if args.vector_index:
+        overrides["vector.kind"] = args.vector_index
+    config = IndexConfig.from_toml(args.config, overrides) if args.config else IndexConfig.from_dict({}, overrides)
+    corpus = corpus_arg(args.corpus, args.sql)
+    started = time.perf_counter()
+    with Engine.build(corpus, args.out, config, overwrite=args.overwrite, progress=sys.stderr.isatty(),
+                      store=args.store, store_schema=args.store_schema) as engine:
+        seconds = time.perf_counter() - started
+        counts = engine.counts
+    result = {"chunks": counts["chunks"], "documents": counts["documents"], "seconds": seconds, "dir": str(args.out)}
+    if args.json:
+        print_json(result)
+    else:
+        print(f"indexed {counts['documents']} documents as {counts['chunks']} chunks in {seconds:.2f} s → {args.out}")
+    return 0
+
+
+def corpus_arg(corpus: str, sql: str | None) -> Any:
+    """The corpus argument as ``Engine.build`` takes it: a PostgreSQL DSN becomes its query's rows."""
+    from ..errors import ConfigError, CorpusError
+    from ..stores.pg_connect import is_dsn
+
+    if not is_dsn(corpus):
+        if sql is not None:
+            raise ConfigError("--sql is only for a postgresql:// corpus")
+        return corpus
+    if not sql:
+        raise CorpusError("a postgresql:// corpus needs --sql \"SELECT id, title, text FROM ...\"")
+    from ..ingest.postgres_reader import PostgresCorpus
+
+    return PostgresCorpus(corpus, sql)
