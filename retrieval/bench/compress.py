@@ -185,10 +185,6 @@ def run(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Compression ratio, answer retention and latency of ours and both baselines (module docstring)."""
-    from ..context import ContextCompressor
-    from ..context.baselines import truncate, whole_chunks
-    from ..context.render import Source, render
-
     if budget_tokens is not None and (isinstance(budget_tokens, bool) or not isinstance(budget_tokens, int) or budget_tokens < 1):
         raise ConfigError(f"budget_tokens must be a positive integer, got {budget_tokens!r}")
     if not 1.0 <= ratio < math.inf:
@@ -199,7 +195,27 @@ def run(
     chosen = all_questions[first_question : first_question + questions]
     if not chosen:
         raise ConfigError(f"first_question {first_question} is past the file's {len(all_questions)} questions")
-    engine = bundle_for(squad_path, docs, Path(cache_dir) if cache_dir is not None else default_cache_dir(), progress is not None)
+    with bundle_for(squad_path, docs, Path(cache_dir) if cache_dir is not None else default_cache_dir(), progress is not None) as engine:
+        return _measure(engine, chosen, squad_path, budget_tokens, ratio, first_question, k, tokenizer, config, progress)
+
+
+def _measure(
+    engine: Any,
+    chosen: list[Any],
+    squad_path: str | Path,
+    budget_tokens: int | None,
+    ratio: float,
+    first_question: int,
+    k: int,
+    tokenizer: Any,
+    config: Any,
+    progress: Callable[[str], None] | None,
+) -> dict[str, Any]:
+    """``run``'s measurement over the opened bundle of the file's paragraphs."""
+    from ..context import ContextCompressor
+    from ..context.baselines import truncate, whole_chunks
+    from ..context.render import Source, render
+
     tokenizer = tokenizer if tokenizer is not None else default_tokenizer()
     compressor = ContextCompressor.for_engine(engine, tokenizer, config)
     embedder = engine.view().query_embedder

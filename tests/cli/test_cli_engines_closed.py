@@ -135,3 +135,10 @@ def test_update_and_compact_leave_no_engine_open(ledger, capsys, inputs, tmp_pat
     assert main(["compact", str(bundle)]) == 0
     capsys.readouterr()
     assert ledger.opened and not ledger.unclosed()
+
+
+def test_bench_compress_closes_its_engine(ledger, capsys, tmp_path, monkeypatch):
+    from tests.context.test_bench_compress import _squad
+
+    monkeypatch.setenv("RETRIEVAL_CACHE", str(tmp_path / "cache"))  # the bundle of the paragraphs goes here
+    run(ledger, capsys, "bench", "compress", _squad(tmp_path / "squad.json"), "--questions", "2", "-k", "2", "--json")
