@@ -16,6 +16,8 @@ from typing import Any, ClassVar, Mapping, TypeVar
 
 from .config_fields import check_fields
 from .errors import ConfigError
+from .keyword.variants import variant_names
+from .vector.registry import available_kinds
 
 T = TypeVar("T")
 
@@ -73,9 +75,6 @@ class ChunkerConfig(_Section):
             raise ConfigError(f"chunker.overlap_sentences must be >= 0, got {self.overlap_sentences}")
 
 
-BM25_VARIANTS = ("lucene", "okapi")
-
-
 @dataclass(frozen=True)
 class BM25Config(_Section):
     """BM25 scoring. ``okapi`` reproduces rank-bm25's BM25Okapi exactly (epsilon floor included)."""
@@ -88,8 +87,9 @@ class BM25Config(_Section):
     epsilon: float = 0.25  # okapi only: negative idf is replaced by epsilon * mean idf
 
     def _check(self) -> None:
-        if self.variant not in BM25_VARIANTS:
-            raise ConfigError(f"bm25.variant must be one of {', '.join(BM25_VARIANTS)}, got {self.variant!r}")
+        variants = variant_names()
+        if self.variant not in variants:
+            raise ConfigError(f"bm25.variant must be one of {', '.join(variants)}, got {self.variant!r}")
         if not self.k1 >= 0:
             raise ConfigError(f"bm25.k1 must be >= 0, got {self.k1}")
         if not 0 <= self.b <= 1:
@@ -123,7 +123,9 @@ class EmbeddingConfig(_Section):
             raise ConfigError(f"embedding.threads must be >= 0 (0: all cores), got {self.threads}")
 
 
-VECTOR_KINDS = ("auto", "flat", "hnsw", "ivf", "ivfpq", "sq8")
+def vector_kinds() -> tuple[str, ...]:
+    """What ``vector.kind`` accepts: ``auto`` and every kind in the vector index registry."""
+    return ("auto", *available_kinds())
 
 
 @dataclass(frozen=True)
@@ -142,8 +144,9 @@ class VectorConfig(_Section):
     auto_flat_max: int = 50_000
 
     def _check(self) -> None:
-        if self.kind not in VECTOR_KINDS:
-            raise ConfigError(f"vector.kind must be one of {', '.join(VECTOR_KINDS)}, got {self.kind!r}")
+        kinds = vector_kinds()
+        if self.kind not in kinds:
+            raise ConfigError(f"vector.kind must be one of {', '.join(kinds)}, got {self.kind!r}")
         if self.auto_flat_max < 0:
             raise ConfigError(f"vector.auto_flat_max must be >= 0, got {self.auto_flat_max}")
 

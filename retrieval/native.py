@@ -18,6 +18,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .keyword.variants import variant_names
+
 try:
     from ._native import BM25Index
 except ImportError as exc:  # pragma: no cover - exercised only on a broken install
@@ -27,8 +29,6 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
     ) from exc
 
 __all__ = ["BM25Index", "bm25_scores_reference", "topk_reference"]
-
-VARIANTS = ("lucene", "okapi")
 
 
 def _idf_table(df: Counter, n_docs: int, variant: str, epsilon: float) -> dict[int, float]:
@@ -65,8 +65,8 @@ def bm25_scores_reference(
     ``BM25Index.from_arrays`` takes it) scores ``docs`` as a segment of that corpus: N, avgdl and
     idf come from ``stats``; without it, from ``docs`` themselves.
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; use one of {VARIANTS}")
+    if variant not in variant_names():
+        raise ValueError(f"unknown variant {variant!r}; use one of {variant_names()}")
     n_docs = len(docs)
     scores = np.zeros(n_docs, dtype=np.float64)
     if n_docs == 0:

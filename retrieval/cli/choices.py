@@ -1,13 +1,16 @@
 """The names a user can pass to a choices option, each list defined once for every command.
 
-Kept as literal tuples so that parsing arguments imports nothing heavy; when the registries
-become the single source of these names, each list here becomes a read of its registry.
+Modes and vector index kinds come from their registries (cheap to read: no numpy, no FAISS),
+so registering a kind or a mode is all it takes for every command to accept it.
 """
 
 from __future__ import annotations
 
-MODE_CHOICES = ("bm25", "dense", "hybrid", "prefilter")
-VECTOR_INDEX_CHOICES = ("flat", "hnsw", "ivf", "ivfpq", "sq8")
+from ..search.modes import mode_names
+from ..vector.registry import available_kinds
+
+MODE_CHOICES = mode_names()
+VECTOR_INDEX_CHOICES = available_kinds()
 ASK_GENERATOR_CHOICES = ("llama-cpp", "openai")
 SERVE_GENERATOR_CHOICES = (*ASK_GENERATOR_CHOICES, "none")  # none: the service answers no questions
 LOG_LEVEL_CHOICES = ("debug", "info", "warning", "error")

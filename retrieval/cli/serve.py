@@ -1,7 +1,7 @@
 """``retrieval serve DIR``: serve a bundle over gRPC until SIGTERM or SIGINT, then drain.
 
 Declaring the options imports nothing heavy: gRPC, the engine and the generator load when the
-command runs (the server itself is ``retrieval.service.main.serve``).
+command runs (the server's run loop is ``retrieval.service.run_loop.serve``).
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from ..engine import Engine
-    from ..service.main import serve
+    from ..service.run_loop import serve
 
     config = config_from_args(args)  # before loading anything: a refused setup fails in milliseconds
     _configure_logging(args.log_level)

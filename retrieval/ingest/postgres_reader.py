@@ -23,9 +23,9 @@ from ..errors import CorpusError
 from ..stores.loop_thread import LoopThread
 from ..stores.pg_connect import Timeouts, asyncpg_module, connect_failure, connection_lost, redact
 from ..types import Document
+from .watermark import WATERMARK_COLUMN, sync_section
 
 _ID_COLUMNS = ("_id", "id")
-WATERMARK_COLUMN = "updated_at"
 _CORE_COLUMNS = frozenset({"_id", "id", "text", "title", WATERMARK_COLUMN})
 
 
@@ -53,8 +53,6 @@ class PostgresCorpus:
     def sync_section(self) -> dict[str, Any]:
         """After iterating: the manifest's ``sync`` section, the query and its watermark (None
         without an ``updated_at`` column: the next sync compares every row by content hash)."""
-        from ..updates.sync import sync_section
-
         return sync_section(self.dsn, self.sql, self.max_updated_at)
 
     def __iter__(self) -> Iterator[Document]:

@@ -26,18 +26,17 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping, NamedTuple, Protocol
 
 import numpy as np
 
 from ..config import FusionConfig, PrefilterConfig, SearchConfig
 from ..errors import ConfigError, QueryError
 from .fusion import fuse
+from .modes import FUSION_PARAMS, PREFILTER_PARAMS, SEARCH_MODES, available_modes
 from .prefilter import prefilter_search
 
-MODES = ("bm25", "dense", "hybrid", "prefilter")
-FUSION_PARAMS = frozenset(f.name for f in dataclasses.fields(FusionConfig))
-PREFILTER_PARAMS = frozenset({"exact_max"})
+__all__ = ["FUSION_PARAMS", "MODE_HANDLERS", "PREFILTER_PARAMS", "DenseSide", "Planner", "check_query_vector"]
 
 
 class QueryEmbedder(Protocol):
@@ -61,7 +60,7 @@ class Planner:
 
     @property
     def modes(self) -> tuple[str, ...]:
-        return MODES if self.dense is not None else ("bm25",)
+        return available_modes(self.dense is not None)
 
     def retrieve(
         self,
@@ -81,12 +80,13 @@ class Planner:
         ``query_vector``: the query's embedding ([dim] or [1, dim], float, finite), used by the
         dense modes instead of embedding ``query`` (no "embed" stage then); ``bm25`` ignores it.
         """
-        if mode not in MODES:
-            raise QueryError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        if mode != "bm25" and self.dense is None:
+        spec = SEARCH_MODES.get(mode) if isinstance(mode, str) else None
+        if spec is None:
+            raise QueryError(f"unknown mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}")
+        if spec.needs_dense and self.dense is None:
             raise QueryError(f"mode {mode!r} needs a dense index, and this bundle has none (built with --no-dense)")
         given = None
-        if mode != "bm25" and query_vector is not None:
+        if spec.needs_dense and query_vector is not None:
             assert self.dense is not None  # checked just above
             given = check_query_vector(query_vector, int(self.dense.vectors.shape[1]))
         fusion, prefilter, vector_params = self._split(params or {})
@@ -95,27 +95,38 @@ class Planner:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), clock.stages
         if excluded is not None and excluded.size == 0:
             excluded = None
-        if mode == "bm25":
-            ids, scores = self._keyword(query, k, clock, allowed, excluded)
-        elif mode == "dense":
-            vector = self._embed(query, clock, given)
-            ids, scores = self._dense(vector, k, vector_params, clock, allowed, prefilter, excluded)
-        elif mode == "hybrid":
-            n = max(k, fusion.candidates)
-            keyword = self._keyword(query, n, clock, allowed, excluded)
-            vector = self._embed(query, clock, given)
-            dense = self._dense(vector, n, vector_params, clock, allowed, prefilter, excluded)
-            ids, scores = fuse(keyword, dense, k, fusion)
-            clock.lap("fuse")
-        else:
-            candidates, _ = self._keyword(query, max(k, prefilter.candidates), clock, allowed, excluded)
-            vector = self._embed(query, clock, given)
-            assert self.dense is not None
-            ids, scores, _ = prefilter_search(
-                vector, candidates, k, self.dense.vectors, self.dense.index, prefilter, vector_params
-            )
-            clock.lap("dense")
+        run = _Run(query, k, given, fusion, prefilter, vector_params, clock, allowed, excluded)
+        ids, scores = MODE_HANDLERS[mode](self, run)
         return ids, np.asarray(scores, dtype=np.float64), clock.stages
+
+    # ----------------------------------------------------------------------- one handler per mode
+
+    def _run_bm25(self, run: "_Run") -> tuple[np.ndarray, np.ndarray]:
+        return self._keyword(run.query, run.k, run.clock, run.allowed, run.excluded)
+
+    def _run_dense(self, run: "_Run") -> tuple[np.ndarray, np.ndarray]:
+        vector = self._embed(run.query, run.clock, run.given)
+        return self._dense(vector, run.k, run.vector_params, run.clock, run.allowed, run.prefilter, run.excluded)
+
+    def _run_hybrid(self, run: "_Run") -> tuple[np.ndarray, np.ndarray]:
+        n = max(run.k, run.fusion.candidates)
+        keyword = self._keyword(run.query, n, run.clock, run.allowed, run.excluded)
+        vector = self._embed(run.query, run.clock, run.given)
+        dense = self._dense(vector, n, run.vector_params, run.clock, run.allowed, run.prefilter, run.excluded)
+        result = fuse(keyword, dense, run.k, run.fusion)
+        run.clock.lap("fuse")
+        return result
+
+    def _run_prefilter(self, run: "_Run") -> tuple[np.ndarray, np.ndarray]:
+        n = max(run.k, run.prefilter.candidates)
+        candidates, _ = self._keyword(run.query, n, run.clock, run.allowed, run.excluded)
+        vector = self._embed(run.query, run.clock, run.given)
+        assert self.dense is not None
+        ids, scores, _ = prefilter_search(
+            vector, candidates, run.k, self.dense.vectors, self.dense.index, run.prefilter, run.vector_params
+        )
+        run.clock.lap("dense")
+        return ids, scores
 
     def _keyword(
         self,
@@ -187,6 +198,30 @@ class Planner:
             )
         except (ConfigError, TypeError) as exc:
             raise QueryError(f"invalid search parameter: {exc}") from None
+
+
+
+# mode name (retrieval.search.modes) -> its handler; a test checks both list the same modes
+MODE_HANDLERS = {
+    "bm25": Planner._run_bm25,
+    "dense": Planner._run_dense,
+    "hybrid": Planner._run_hybrid,
+    "prefilter": Planner._run_prefilter,
+}
+
+
+class _Run(NamedTuple):
+    """One query's inputs, as every mode handler takes them (a tuple: cheap to make per query)."""
+
+    query: str
+    k: int
+    given: np.ndarray | None  # the caller's query vector, checked (None: embed the query)
+    fusion: FusionConfig
+    prefilter: PrefilterConfig
+    vector_params: dict[str, Any]
+    clock: "_Clock"
+    allowed: np.ndarray | None
+    excluded: np.ndarray | None
 
 
 def keyword_topk_allowed(index: Any, terms: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

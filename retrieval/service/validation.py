@@ -14,17 +14,9 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import QueryError
 from ..search.filters import normalize_filters
-from ..search.planner import FUSION_PARAMS, MODES
+from ..search.modes import SEARCH_MODES
 from .config import ServiceConfig
 
-# Which per-call parameters each mode reads (besides its vector index's own, for dense modes).
-MODE_PARAMS: dict[str, frozenset[str]] = {
-    "bm25": frozenset(),
-    "dense": frozenset(),
-    "hybrid": frozenset(FUSION_PARAMS),  # candidates is a fusion field
-    "prefilter": frozenset({"candidates", "exact_max"}),
-}
-DENSE_MODES = frozenset({"dense", "hybrid", "prefilter"})
 MAX_K_FACTOR = 100.0  # ivfpq refinement: k_factor * k exact re-rankings per query
 
 Filters = tuple[tuple[str, tuple[str, ...]], ...]
@@ -46,7 +38,8 @@ class SearchQuery:
 
     @property
     def dense(self) -> bool:
-        return self.mode in DENSE_MODES
+        spec = SEARCH_MODES.get(self.mode)
+        return spec is not None and spec.needs_dense
 
 
 @dataclass(frozen=True)
@@ -156,8 +149,8 @@ class RequestRules:
     def _mode(self, mode: str) -> str:
         if not mode:
             return ""
-        if mode not in MODES:
-            raise QueryError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        if not isinstance(mode, str) or mode not in SEARCH_MODES:
+            raise QueryError(f"unknown mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}")
         if mode not in self.modes:
             raise QueryError(f"mode {mode!r} needs a dense index, and this bundle has none (it has {', '.join(self.modes)})")
         return mode
@@ -191,7 +184,8 @@ class RequestRules:
         return normalize_filters(filters)
 
     def _params(self, mode: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        allowed = MODE_PARAMS[mode] | (self.vector_params if mode in DENSE_MODES else frozenset())
+        spec = SEARCH_MODES[mode]  # the mode's own parameters, and its vector index's when it searches one
+        allowed = spec.params | (self.vector_params if spec.needs_dense else frozenset())
         for name, value in params.items():
             if name not in allowed:
                 takes = ", ".join(sorted(allowed)) or "none"

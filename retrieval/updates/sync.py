@@ -18,17 +18,23 @@ moves only when the version carrying it commits, so a sync killed midway is simp
 
 from __future__ import annotations
 
-import datetime
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import bundle
-from ..errors import ConfigError, CorpusError
-from ..ingest.postgres_reader import WATERMARK_COLUMN, PostgresCorpus
+from ..errors import CorpusError
+from ..ingest.postgres_reader import PostgresCorpus
+from ..ingest.watermark import (
+    WATERMARK_COLUMN,
+    sync_section,
+    watermark_from_text,
+    watermark_from_text_or_none,
+    watermark_to_text,
+)
 from ..stores.loop_thread import LoopThread
-from ..stores.pg_connect import Timeouts, asyncpg_module, connect_failure, connection_lost, redact
+from ..stores.pg_connect import Timeouts, asyncpg_module, connect_failure, connection_lost
 from .updater import UpdateReport, apply_update
 
 
@@ -54,11 +60,6 @@ class SyncReport:
             "seconds": self.seconds,
             "sync_stages_s": self.stages_s,
         }
-
-
-def sync_section(dsn: str, sql: str, watermark: Any) -> dict[str, Any]:
-    """The manifest's ``sync`` section: the query, where it reads from, and its watermark."""
-    return {"source": redact(dsn), "sql": sql, "watermark": _to_text(watermark)}
 
 
 def sync(
@@ -87,7 +88,7 @@ def sync(
     stages["read_ids"] = time.perf_counter() - t0
     if watermark_text is not None and has_stamp:
         wrapped = f"SELECT * FROM ({sql}) AS src WHERE src.{WATERMARK_COLUMN} >= $1"
-        corpus = PostgresCorpus(dsn, wrapped, timeouts=timeouts, params=(_from_text(watermark_text),))
+        corpus = PostgresCorpus(dsn, wrapped, timeouts=timeouts, params=(watermark_from_text(watermark_text),))
         is_full = False
     else:
         corpus = PostgresCorpus(dsn, sql, timeouts=timeouts)
@@ -95,7 +96,7 @@ def sync(
     t0 = time.perf_counter()
     rows = list(corpus)
     stages["read_rows"] = time.perf_counter() - t0
-    stamp = corpus.max_updated_at if corpus.max_updated_at is not None else _from_text_or_none(watermark_text)
+    stamp = corpus.max_updated_at if corpus.max_updated_at is not None else watermark_from_text_or_none(watermark_text)
     report = apply_update(
         root,
         upserts=rows,
@@ -110,7 +111,7 @@ def sync(
         rows_read=len(rows),
         source_ids=len(ids),
         watermark_before=watermark_text,
-        watermark_after=_to_text(stamp) if has_stamp else None,
+        watermark_after=watermark_to_text(stamp) if has_stamp else None,
         full=is_full,
         seconds=time.perf_counter() - started,
         stages_s={k: round(v, 4) for k, v in stages.items()},
@@ -155,28 +156,3 @@ def source_ids(dsn: str, sql: str, timeouts: Timeouts = Timeouts()) -> tuple[set
         return loop.run(read())
     finally:
         loop.close()
-
-
-def _to_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, (datetime.datetime, datetime.date)):
-        return value.isoformat()
-    if isinstance(value, (int, float)):
-        return repr(value)
-    raise ConfigError(f"updated_at must be a timestamp or a number, got {type(value).__name__}")
-
-
-def _from_text(text: str) -> Any:
-    try:
-        return datetime.datetime.fromisoformat(text)
-    except ValueError:
-        pass
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
-
-
-def _from_text_or_none(text: str | None) -> Any:
-    return None if text is None else _from_text(text)

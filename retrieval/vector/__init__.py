@@ -1,18 +1,42 @@
 """Dense vector indexes over chunk ids (FAISS): flat, hnsw, ivf, ivfpq, sq8.
 
-Importing this package does not import FAISS; the first index created or loaded does.
+Importing this package imports neither FAISS nor numpy (the command line reads the registry's
+kind names while parsing); each name below loads its module on first use, and FAISS itself loads
+when the first index is created or loaded.
 
     index = create_index("hnsw", dim=384, n=len(vectors))
     index.build(vectors, ids)
     scores, ids = index.search(queries, k=10, params={"ef_search": 128})
 """
 
-from ._faiss import get_num_threads, set_num_threads
-from .base import VectorIndex
-from .exact import exact_search, recall_at_k
-from .gpu import gpu_available
-from .params import ParamSpec
-from .registry import available_kinds, create_index, load_index, register
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._faiss import get_num_threads, set_num_threads
+    from .base import VectorIndex
+    from .exact import exact_search, recall_at_k
+    from .gpu_device import gpu_available
+    from .params import ParamSpec
+    from .registry import available_kinds, create_index, load_index, register, register_path
+
+# public name -> the submodule that defines it
+_LAZY = {
+    "ParamSpec": ".params",
+    "VectorIndex": ".base",
+    "available_kinds": ".registry",
+    "create_index": ".registry",
+    "exact_search": ".exact",
+    "get_num_threads": "._faiss",
+    "gpu_available": ".gpu_device",
+    "load_index": ".registry",
+    "recall_at_k": ".exact",
+    "register": ".registry",
+    "register_path": ".registry",
+    "set_num_threads": "._faiss",
+}
 
 __all__ = [
     "ParamSpec",
@@ -25,5 +49,14 @@ __all__ = [
     "load_index",
     "recall_at_k",
     "register",
+    "register_path",
     "set_num_threads",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

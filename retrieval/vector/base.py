@@ -30,6 +30,8 @@ import numpy as np
 
 from ..errors import ConfigError, NotFoundError, QueryError
 from ._faiss import faiss_metric, import_faiss
+from .checks import FLOAT32, as_ids, as_vectors, check_count, check_unique
+from .gpu_device import clone_to_gpu
 from .params import ParamSpec, check_params
 
 SCORE_MEANING = {"ip": "inner product (higher is better)", "l2": "negative squared L2 distance (higher is better)"}
@@ -57,11 +59,12 @@ class VectorIndex(ABC):
         self._derivation: dict[str, str] = {}
         self._train_info: dict[str, Any] = {}
         self._gpu: Any = None  # optional GPU copy used for unfiltered searches (see gpu.py)
+        self._gpu_device = 0  # the device ``_gpu`` lives on
         self._gpu_lock = threading.Lock()  # FAISS GPU resources are not thread-safe
         self._resolved_params: dict[Any, dict[str, Any]] = {}  # see _resolve_search_params
         self._shared_fparams: dict[Any, Any] = {}  # see _shared_search_parameters
         if n_hint is not None:
-            self._params, self._derivation = self._plan(_check_count(n_hint, "n_hint"))
+            self._params, self._derivation = self._plan(check_count(n_hint, "n_hint"))
 
     # ----------------------------------------------------------------------- construction
 
@@ -86,10 +89,10 @@ class VectorIndex(ABC):
         if self._index is not None:
             raise ConfigError(f"{self.kind} index is already built; use add() for more vectors")
         faiss = import_faiss()
-        x = _as_vectors(vectors, self.dim, ConfigError, "vectors")
-        n = _check_count(len(x), "number of vectors")
-        chunk_ids = np.arange(n, dtype=np.int64) if ids is None else _as_ids(ids, ConfigError, "ids", n)
-        _check_unique(chunk_ids)
+        x = as_vectors(vectors, self.dim, ConfigError, "vectors")
+        n = check_count(len(x), "number of vectors")
+        chunk_ids = np.arange(n, dtype=np.int64) if ids is None else as_ids(ids, ConfigError, "ids", n)
+        check_unique(chunk_ids)
         params, derivation = self._plan(n)
         inner = self._new_faiss_index(params)
         if not inner.is_trained:
@@ -105,18 +108,16 @@ class VectorIndex(ABC):
     def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         """Add vectors under new chunk ids (unique, not already present)."""
         index = self._require_built()
-        x = _as_vectors(vectors, self.dim, ConfigError, "vectors")
-        chunk_ids = _as_ids(ids, ConfigError, "ids", len(x))
-        _check_unique(chunk_ids)
+        x = as_vectors(vectors, self.dim, ConfigError, "vectors")
+        chunk_ids = as_ids(ids, ConfigError, "ids", len(x))
+        check_unique(chunk_ids)
         present = np.isin(chunk_ids, self.ids())
         if present.any():
             raise ConfigError(f"ids already in the index: {chunk_ids[present][:10].tolist()}")
         if len(x):
             index.add_with_ids(x, chunk_ids)
-            if self._gpu is not None:
-                from .gpu import refresh_gpu_copy
-
-                refresh_gpu_copy(self)
+            if self._gpu is not None:  # re-clone the GPU copy from the changed CPU form
+                self._gpu = clone_to_gpu(index, self._gpu_device)
 
     # ----------------------------------------------------------------------- search
 
@@ -159,10 +160,10 @@ class VectorIndex(ABC):
             raise QueryError(f"k must be a positive integer, got {k!r}")
         q = queries
         if not (
-            q.__class__ is np.ndarray and q.dtype is _FLOAT32 and q.ndim == 2 and q.shape[1] == self.dim
+            q.__class__ is np.ndarray and q.dtype is FLOAT32 and q.ndim == 2 and q.shape[1] == self.dim
             and q.flags.c_contiguous and math.isfinite((flat := q.ravel()).dot(flat))
         ):
-            q = _as_vectors(queries, self.dim, QueryError, "queries")  # converts, or says what is wrong
+            q = as_vectors(queries, self.dim, QueryError, "queries")  # converts, or says what is wrong
         if selector_ids is None and self._gpu is None and len(q):
             # The hot path (one query per call is the common case): one memo lookup finds the
             # shared SearchParameters for these params and k (value types are part of the key:
@@ -184,7 +185,7 @@ class VectorIndex(ABC):
             return distances, labels
         key, values = self._resolve_search_params(params)
         if selector_ids is not None:
-            allowed = _as_ids(selector_ids, QueryError, "selector_ids")
+            allowed = as_ids(selector_ids, QueryError, "selector_ids")
             if allowed.size == 0:
                 return _empty_results(len(q), k)
             sel = import_faiss().IDSelectorBatch(allowed)
@@ -249,7 +250,7 @@ class VectorIndex(ABC):
     def reconstruct(self, ids: np.ndarray) -> np.ndarray:
         """Stored vectors of ``ids`` as ``[len(ids), dim]`` float32 (decoded for sq8/ivfpq)."""
         index = self._require_built()
-        chunk_ids = _as_ids(ids, QueryError, "ids")
+        chunk_ids = as_ids(ids, QueryError, "ids")
         if chunk_ids.size == 0:
             return np.empty((0, self.dim), np.float32)
         try:
@@ -360,36 +361,9 @@ class VectorIndex(ABC):
         return f"<{type(self).__name__} kind={self.kind} dim={self.dim} metric={self.metric} ntotal={self.ntotal}>"
 
 
-# --------------------------------------------------------------------------- input checks
+# --------------------------------------------------------------------------- helpers
 
 
-def _check_count(n: Any, what: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ConfigError(f"{what} must be a positive integer, got {n!r}")
-    return int(n)
-
-
-def _as_vectors(x: Any, dim: int, error: type[Exception], what: str) -> np.ndarray:
-    if x.__class__ is np.ndarray and x.dtype is _FLOAT32 and x.ndim == 2 and x.shape[1] == dim and x.flags.c_contiguous:
-        # The common case, checked cheaply: a sum of squares is finite whenever every value is (a
-        # NaN or inf makes it non-finite; an overflow of huge values falls to the exact check).
-        flat = x.ravel()
-        if not math.isfinite(flat.dot(flat)) and not np.isfinite(x).all():
-            raise error(f"{what} contain NaN or infinite values")
-        return x
-    arr = np.asarray(x)
-    if arr.ndim != 2 or arr.shape[1] != dim:
-        hint = " (a single vector needs shape [1, dim]: use v.reshape(1, -1))" if arr.ndim == 1 else ""
-        raise error(f"{what} must have shape [n, {dim}], got {list(arr.shape)}{hint}")
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise error(f"{what} must be floating point (float32), got dtype {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if not np.isfinite(arr).all():
-        raise error(f"{what} contain NaN or infinite values")
-    return arr
-
-
-_FLOAT32 = np.dtype(np.float32)
 _SWIG_PTR: Any = None
 
 
@@ -399,24 +373,6 @@ def _swig_ptr() -> Any:
     if _SWIG_PTR is None:
         _SWIG_PTR = import_faiss().swig_ptr
     return _SWIG_PTR
-
-
-def _as_ids(ids: Any, error: type[Exception], what: str, n: int | None = None) -> np.ndarray:
-    arr = np.asarray(ids)
-    if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
-        raise error(f"{what} must be a 1-D array of integer chunk ids, got shape {list(arr.shape)} dtype {arr.dtype}")
-    if n is not None and arr.shape[0] != n:
-        raise error(f"{what} has {arr.shape[0]} entries for {n} vectors")
-    arr = np.ascontiguousarray(arr, dtype=np.int64)
-    if arr.size and arr.min() < 0:
-        raise error(f"{what} must be non-negative (-1 marks a missing result)")
-    return arr
-
-
-def _check_unique(ids: np.ndarray) -> None:
-    uniq, counts = np.unique(ids, return_counts=True)
-    if uniq.size != ids.size:
-        raise ConfigError(f"duplicate ids: {uniq[counts > 1][:10].tolist()}")
 
 
 def _train_sample(x: np.ndarray, size: int, seed: int) -> np.ndarray:

@@ -6,10 +6,8 @@ from typing import Any
 
 from ._faiss import faiss_metric, import_faiss
 from .base import VectorIndex
-from .registry import register
 
 
-@register
 class FlatIndex(VectorIndex):
     kind = "flat"
 

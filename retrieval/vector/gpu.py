@@ -11,39 +11,27 @@ GPU-enabled FAISS build sees a device, so CPU-only installs never touch them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ConfigError
 from . import defaults
 from ._faiss import faiss_metric, import_faiss
-from .base import VectorIndex, _as_ids, _as_vectors, _check_unique
+from .checks import as_ids, as_vectors, check_unique
+from .gpu_device import clone_to_gpu, gpu_available, require_gpu
+
+if TYPE_CHECKING:
+    from .base import VectorIndex
 
 GPU_KINDS = ("flat", "ivf", "ivfpq")
 
-
-def gpu_available() -> bool:
-    """Whether this FAISS build has GPU support and sees at least one device."""
-    faiss = import_faiss()
-    get_num_gpus = getattr(faiss, "get_num_gpus", None)
-    if get_num_gpus is None:
-        return False
-    try:
-        return int(get_num_gpus()) > 0
-    except RuntimeError:  # pragma: no cover - driver problems read as "no GPU"
-        return False
+__all__ = ["GPU_KINDS", "build_hnsw_with_cagra", "cagra_available", "gpu_available", "to_gpu", "wrap_prefilled"]
 
 
 def cagra_available() -> bool:
     """Whether CAGRA graph building is available (GPU present and FAISS built with cuVS)."""
     return gpu_available() and hasattr(import_faiss(), "GpuIndexCagra")
-
-
-def _require_gpu() -> Any:
-    if not gpu_available():
-        raise ConfigError("no CUDA GPU visible to FAISS; install faiss-gpu-cu12 on a GPU machine or search on the CPU")
-    return import_faiss()
 
 
 def to_gpu(index: VectorIndex, device: int = 0) -> VectorIndex:
@@ -53,19 +41,9 @@ def to_gpu(index: VectorIndex, device: int = 0) -> VectorIndex:
     """
     if index.kind not in GPU_KINDS or getattr(index, "refine", False):
         raise ConfigError(f"GPU placement supports kinds {', '.join(GPU_KINDS)} (ivfpq without refine), not {index.kind!r}")
-    faiss = _require_gpu()
-    cpu = index._require_built()
-    resources = faiss.StandardGpuResources()
-    gpu_index = faiss.index_cpu_to_gpu(resources, device, cpu)
-    gpu_index.keep_alive = resources  # resources must outlive the GPU index
-    index._gpu, index._gpu_device = gpu_index, device
+    require_gpu()  # before anything else: without a GPU, say how to get one
+    index._gpu, index._gpu_device = clone_to_gpu(index._require_built(), device), device
     return index
-
-
-def refresh_gpu_copy(index: VectorIndex) -> None:
-    """Re-clone the GPU copy after the CPU form changed (``add``)."""
-    if index._gpu is not None:
-        to_gpu(index, getattr(index, "_gpu_device", 0))
 
 
 def build_hnsw_with_cagra(
@@ -77,12 +55,12 @@ def build_hnsw_with_cagra(
     device: int = 0,
 ) -> VectorIndex:
     """An ``hnsw`` index whose base graph was built by CAGRA on the GPU; searched on the CPU."""
-    faiss = _require_gpu()
+    faiss = require_gpu()
     if not hasattr(faiss, "GpuIndexCagra"):
         raise ConfigError("this FAISS build has no CAGRA (GpuIndexCagra); install a cuVS-enabled faiss-gpu")
-    x = _as_vectors(vectors, np.asarray(vectors).shape[-1], ConfigError, "vectors")
-    chunk_ids = np.arange(len(x), dtype=np.int64) if ids is None else _as_ids(ids, ConfigError, "ids", len(x))
-    _check_unique(chunk_ids)
+    x = as_vectors(vectors, np.asarray(vectors).shape[-1], ConfigError, "vectors")
+    chunk_ids = np.arange(len(x), dtype=np.int64) if ids is None else as_ids(ids, ConfigError, "ids", len(x))
+    check_unique(chunk_ids)
     fmetric = faiss_metric(metric)
     config = faiss.GpuIndexCagraConfig()
     config.device = device

@@ -13,12 +13,10 @@ from . import defaults
 from ._faiss import faiss_metric, import_faiss
 from .base import VectorIndex
 from .params import ParamSpec
-from .registry import register
 
 EF_SEARCH = ParamSpec("ef_search", int, "candidate list size while searching (recall/latency knob)", minimum=1)
 
 
-@register
 class HNSWIndex(VectorIndex):
     kind = "hnsw"
     build_params_schema = {

@@ -9,7 +9,6 @@ from . import defaults
 from ._faiss import faiss_metric, import_faiss
 from .base import VectorIndex
 from .params import ParamSpec
-from .registry import register
 
 NLIST = ParamSpec("nlist", int, "number of inverted lists (k-means centroids)", minimum=1)
 NPROBE = ParamSpec("nprobe", int, "inverted lists scanned per query (recall/latency knob)", minimum=1)
@@ -47,7 +46,6 @@ def nprobe_spec(params: dict[str, Any]) -> ParamSpec:
     return NPROBE if nlist is None else NPROBE.with_maximum(nlist)
 
 
-@register
 class IVFIndex(VectorIndex):
     kind = "ivf"
     build_params_schema = {"nlist": NLIST, "nprobe": NPROBE, "seed": SEED}

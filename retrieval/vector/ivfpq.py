@@ -17,12 +17,10 @@ from ._faiss import faiss_metric, import_faiss
 from .base import VectorIndex
 from .ivf import NLIST, NPROBE, SEED, ivf_search_parameters, nprobe_spec, plan_ivf
 from .params import ParamSpec
-from .registry import register
 
 K_FACTOR = ParamSpec("k_factor", float, "re-rank k_factor*k PQ candidates with exact vectors", minimum=1.0)
 
 
-@register
 class IVFPQIndex(VectorIndex):
     kind = "ivfpq"
     build_params_schema = {

@@ -1,7 +1,16 @@
-"""Registry of vector index kinds: ``create_index`` by name, ``load_index`` by recognising a file."""
+"""Registry of vector index kinds: the one list of names users can pass (``--vector-index``,
+``vector.kind`` in the config, the contract tests), ``create_index`` by name, and ``load_index``
+by recognising a file.
+
+Kinds are registered by name with the class's import path and imported on first use, so reading
+the names (``available_kinds()``) imports neither numpy nor FAISS: the command line reads them
+while it parses its arguments. Nothing here imports the index classes at module level, and the
+classes do not import the registry, so the registry and ``base`` never import each other.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -11,8 +20,14 @@ from ..errors import BundleError, ConfigError
 if TYPE_CHECKING:
     from .base import VectorIndex
 
-_KINDS: dict[str, type["VectorIndex"]] = {}
-_BUILTIN_MODULES = ("flat", "hnsw", "ivf", "ivfpq", "sq8")
+# kind -> the class, or "module:Class" until first use. Insertion order is the order users see.
+_KINDS: dict[str, "type[VectorIndex] | str"] = {
+    "flat": "retrieval.vector.flat:FlatIndex",
+    "hnsw": "retrieval.vector.hnsw:HNSWIndex",
+    "ivf": "retrieval.vector.ivf:IVFIndex",
+    "ivfpq": "retrieval.vector.ivfpq:IVFPQIndex",
+    "sq8": "retrieval.vector.sq8:SQ8Index",
+}
 
 T = TypeVar("T", bound=type)
 
@@ -26,25 +41,36 @@ def register(cls: T) -> T:
     return cls
 
 
-def _load_builtins() -> None:
-    import importlib
-
-    for name in _BUILTIN_MODULES:
-        importlib.import_module(f"{__package__}.{name}")
+def register_path(kind: str, target: str) -> None:
+    """Make the class at ``target`` (``"package.module:ClassName"``) available under ``kind``,
+    imported only when an index of that kind is first created or loaded."""
+    module, _, name = target.partition(":")
+    if not kind or not module or not name:
+        raise ValueError(f"register_path needs a kind and 'module:Class', got {kind!r}, {target!r}")
+    if kind in _KINDS and _KINDS[kind] != target:
+        raise ValueError(f"vector index kind {kind!r} is already registered")
+    _KINDS[kind] = target
 
 
 def available_kinds() -> tuple[str, ...]:
-    """Names accepted by :func:`create_index`, in registration order."""
-    _load_builtins()
+    """Names accepted by :func:`create_index`, in registration order. Imports no index class."""
     return tuple(_KINDS)
 
 
 def index_class(kind: str) -> type["VectorIndex"]:
-    _load_builtins()
+    """The class registered under ``kind`` (imported now if registered by path); ConfigError
+    naming the valid kinds when there is none."""
     try:
-        return _KINDS[kind]
+        entry = _KINDS[kind]
     except KeyError:
         raise ConfigError(f"unknown vector index kind {kind!r}; valid: {', '.join(_KINDS)}") from None
+    if isinstance(entry, str):
+        module, _, name = entry.partition(":")
+        entry = getattr(importlib.import_module(module), name)
+        if getattr(entry, "kind", None) != kind:
+            raise ValueError(f"{module}:{name} has kind {getattr(entry, 'kind', None)!r}, registered as {kind!r}")
+        _KINDS[kind] = entry
+    return entry
 
 
 def create_index(kind: str, dim: int, n: int | None = None, metric: str = "ip", **build_params: Any) -> "VectorIndex":
@@ -58,7 +84,6 @@ def load_index(path: str | os.PathLike[str]) -> "VectorIndex":
     from ._faiss import import_faiss, metric_name
 
     faiss = import_faiss()
-    _load_builtins()
     file = Path(path)
     if not file.is_file():
         raise BundleError(f"vector index file not found: {file}")
@@ -73,7 +98,8 @@ def load_index(path: str | os.PathLike[str]) -> "VectorIndex":
     if metric is None:
         raise BundleError(f"{file}: unsupported FAISS metric {outer.metric_type}")
     inner = faiss.downcast_index(outer.index)
-    for cls in _KINDS.values():
+    for kind in available_kinds():
+        cls = index_class(kind)
         if cls._accepts(inner):
             return cls._from_faiss(outer, inner, metric, file.name)
     raise BundleError(f"{file}: unsupported inner index type {type(inner).__name__}; valid kinds: {', '.join(_KINDS)}")

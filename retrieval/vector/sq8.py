@@ -9,10 +9,8 @@ from typing import Any
 
 from ._faiss import faiss_metric, import_faiss
 from .base import VectorIndex
-from .registry import register
 
 
-@register
 class SQ8Index(VectorIndex):
     kind = "sq8"
     exact_vectors = False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from retrieval.keyword.variants import variant_names
 from retrieval.native import BM25Index, topk_reference
 
 from .helpers import pack, zipf_corpus, zipf_queries
@@ -42,7 +43,7 @@ def check(index, queries, ks=(1, 10, 100, 5_000)):
 
 
 @pytest.mark.parametrize("limit", [None, 0, 40_000])  # default (all fits), off, partly filled
-@pytest.mark.parametrize("variant", ["lucene", "okapi"])
+@pytest.mark.parametrize("variant", variant_names())
 def test_results_do_not_depend_on_the_cache(corpus, variant, limit):
     docs, queries = corpus
     offsets, tokens = pack(docs)

@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from retrieval.keyword.variants import variant_names
 from retrieval.native import bm25_scores_reference, topk_reference
 
 from .helpers import build, pack, q
@@ -20,7 +21,7 @@ def cases(draw, max_vocab=40, max_len=30, min_docs=1, max_docs=60):
     vocab_size = vocab + draw(st.integers(0, 3))  # some ids never occur (df = 0)
     queries = draw(st.lists(st.lists(st.integers(0, vocab_size - 1), max_size=12), min_size=1, max_size=4))
     params = {
-        "variant": draw(st.sampled_from(["lucene", "okapi"])),
+        "variant": draw(st.sampled_from(variant_names())),
         "k1": draw(st.floats(0.0, 3.0)),
         "b": draw(st.floats(0.0, 1.0)),
         "epsilon": draw(st.floats(-0.5, 1.0)),

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from retrieval.keyword.variants import variant_names
 from retrieval.native import BM25Index, bm25_scores_reference, topk_reference
 
 from .helpers import build, pack, q, zipf_corpus, zipf_queries
@@ -129,7 +130,7 @@ def test_segments_score_like_a_fresh_index_over_live_docs(seed, params):
     check_segments(base, delta, v_base, v_global, base_deleted, delta_deleted, queries, params)
 
 
-@pytest.mark.parametrize("params", [{"variant": "lucene"}, {"variant": "okapi"}], ids=["lucene", "okapi"])
+@pytest.mark.parametrize("params", [{"variant": v} for v in variant_names()], ids=variant_names())
 def test_first_occurrence_fresh_index_agrees_within_rounding(params):
     """A fresh index numbered in its own first-occurrence order (how retrieval.keyword numbers a
     rebuilt corpus) sums okapi's idf average in another order: equal up to the last bits."""
@@ -157,7 +158,7 @@ def segment_cases(draw):
     delta_deleted = np.array(draw(st.lists(st.booleans(), min_size=len(delta), max_size=len(delta))), dtype=bool)
     queries = draw(st.lists(st.lists(st.integers(0, v_global - 1), max_size=6), min_size=1, max_size=3))
     params = {
-        "variant": draw(st.sampled_from(["lucene", "okapi"])),
+        "variant": draw(st.sampled_from(variant_names())),
         "k1": draw(st.floats(0.0, 3.0)),
         "b": draw(st.floats(0.0, 1.0)),
         "epsilon": draw(st.floats(-0.5, 1.0)),

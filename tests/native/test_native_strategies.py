@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from retrieval.keyword.variants import variant_names
 from retrieval.native import BM25Index, bm25_scores_reference, topk_reference
 
 from .helpers import pack, zipf_corpus, zipf_queries
@@ -25,7 +26,7 @@ def corpus():
     return [d.tolist() for d in docs], queries
 
 
-@pytest.mark.parametrize("variant", ["lucene", "okapi"])
+@pytest.mark.parametrize("variant", variant_names())
 def test_maxscore_equals_exhaustive_and_reference(corpus, variant):
     docs, queries = corpus
     offsets, tokens = pack(docs)

@@ -11,6 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from retrieval.errors import NotFoundError
+from retrieval.search.modes import mode_names
 from retrieval.service.protos import retrieval_pb2 as pb
 
 from .conftest import DOCS, QUERIES
@@ -29,7 +30,7 @@ def _code(call, *args, **kwargs) -> grpc.StatusCode:
 # -- Search ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid", "prefilter"])
+@pytest.mark.parametrize("mode", mode_names())
 def test_search_returns_what_the_engine_returns(stub, engine, mode: str) -> None:
     for query in QUERIES:
         response = stub.Search(pb.SearchRequest(query=query, k=4, mode=mode), timeout=TIMEOUT)
@@ -146,7 +147,7 @@ def test_bad_requests_are_invalid_argument(stub, request_) -> None:
     assert _code(stub.Search, request_) is grpc.StatusCode.INVALID_ARGUMENT
 
 
-@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid", "prefilter"])
+@pytest.mark.parametrize("mode", mode_names())
 def test_search_with_filters_returns_only_matching_documents(stub, engine, mode) -> None:
     group_b = {d.id for d in DOCS if d.metadata["group"] == "b"}
     filters = [pb.Filter(key="group", values=["b"]), pb.Filter(key="stdlib", values=["true"])]

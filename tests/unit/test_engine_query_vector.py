@@ -10,9 +10,10 @@ import pytest
 
 from retrieval import Engine, IndexConfig
 from retrieval.errors import QueryError
+from retrieval.search.modes import SEARCH_MODES
 from tests.conftest import SMALL_CORPUS, write_jsonl
 
-DENSE_MODES = ("dense", "hybrid", "prefilter")
+DENSE_MODES = [name for name, mode in SEARCH_MODES.items() if mode.needs_dense]
 QUERIES = ["how do I parse json text", "reading a file line by line", "regular expression matching", "python language"]
 
 

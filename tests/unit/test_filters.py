@@ -15,6 +15,7 @@ from retrieval.errors import QueryError
 from retrieval.keyword import BM25
 from retrieval.search import exact_topk, fuse
 from retrieval.search.filters import normalize_filters, parse_filter_arg, value_text
+from retrieval.search.modes import mode_names
 from retrieval.search.planner import keyword_topk_allowed
 from tests.conftest import write_jsonl
 
@@ -89,7 +90,7 @@ FILTERS = [
 ]
 
 
-@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid", "prefilter"])
+@pytest.mark.parametrize("mode", mode_names())
 @pytest.mark.parametrize("filters", FILTERS, ids=lambda f: json.dumps(f))
 def test_every_mode_with_a_filter_equals_the_filtered_full_ranking(engine: Engine, mode: str, filters: dict) -> None:
     allowed = _allowed_reference(engine, filters)
@@ -138,7 +139,7 @@ def test_values_compare_as_json_text() -> None:
     assert normalize_filters({"draft": True, "year": 2020}) == (("draft", ("true",)), ("year", ("2020",)))
 
 
-@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid", "prefilter"])
+@pytest.mark.parametrize("mode", mode_names())
 @pytest.mark.parametrize("filters", [{"nokey": "x"}, {"lang": "xx"}, {"lang": "en", "year": "1999"}, {"draft": 1}])
 def test_unknown_key_or_no_match_gives_no_hits_not_an_error(engine: Engine, mode: str, filters: dict) -> None:
     result = engine.search("parsing json", 5, mode, filters=filters)

@@ -8,6 +8,7 @@ import pytest
 from retrieval.errors import ConfigError
 from retrieval.vector import (
     _faiss,
+    available_kinds,
     create_index,
     exact_search,
     gpu_available,
@@ -43,7 +44,8 @@ def test_cpu_paths_never_touch_gpu_symbols(monkeypatch, tmp_path):
     recorder = _Recorder(_faiss.import_faiss())
     monkeypatch.setattr(_faiss, "_faiss", recorder)
     x = _data(1_000)
-    for kind, params in [("flat", {}), ("hnsw", {"M": 8}), ("ivf", {}), ("ivfpq", {"refine": True}), ("sq8", {})]:
+    small = {"hnsw": {"M": 8}, "ivfpq": {"refine": True}}  # quick builds of 1,000 vectors
+    for kind, params in [(kind, small.get(kind, {})) for kind in available_kinds()]:
         index = create_index(kind, 32, **params).build(x)
         index.search(x[:3], 5, selector_ids=np.arange(100))
         load_index(index.save(tmp_path / f"{kind}.faiss")).search(x[:3], 5)
@@ -59,6 +61,22 @@ def test_gpu_available_is_false_without_gpu_support(monkeypatch):
     monkeypatch.setattr(_faiss, "_faiss", NoGpu())
     assert vector_gpu.gpu_available() is False
     assert vector_gpu.cagra_available() is False
+
+
+def test_add_reclones_the_gpu_copy_on_its_device(monkeypatch):
+    """``add`` changes the CPU form, so an index with a GPU copy re-clones it on the same device
+    (checked without a GPU: the clone is recorded, not made)."""
+    from retrieval.vector import base as vector_base
+
+    clones = []
+    monkeypatch.setattr(vector_base, "clone_to_gpu", lambda cpu, device: clones.append((cpu, device)) or "new copy")
+    index = create_index("flat", 32).build(_data(100))
+    index.add(_data(5, seed=11), np.arange(100, 105))
+    assert clones == []  # no GPU copy: nothing to refresh
+    index._gpu, index._gpu_device = "old copy", 3
+    index.add(_data(5, seed=12), np.arange(105, 110))
+    assert clones == [(index._index, 3)] and index._gpu == "new copy"
+    index._gpu = None
 
 
 @pytest.mark.skipif(HAS_GPU, reason="checks the CPU-only error path")

@@ -10,13 +10,14 @@ import pytest
 from retrieval import Engine, IndexConfig
 from retrieval.bundle import update_lock
 from retrieval.errors import CorpusError, UpdateConflictError
+from retrieval.search.modes import mode_names
 from retrieval.types import Document
 
 TOPICS = ["sockets", "threads", "json parsing", "file reading", "regular expressions", "dates", "sorting lists",
           "random numbers", "http requests", "unit tests", "logging", "paths", "decorators", "generators"]
 QUERIES = ["how to parse json", "reading files line by line", "http requests with logging", "sorting random numbers",
            "python generators and decorators", "unit tests for sockets"]
-MODES = ("bm25", "dense", "hybrid", "prefilter")
+MODES = mode_names()
 
 
 def corpus(n: int = 36) -> list[Document]:
