@@ -5,7 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
-NATIVE_SRC := $(shell find cpp_ext -type f) pyproject.toml
+# The editable install maps each module by its path, so adding, moving or removing a module needs a
+# reinstall: a directory's time changes exactly then (not when a file in it is edited).
+NATIVE_SRC := $(shell find cpp_ext -type f) pyproject.toml $(shell find retrieval -type d -not -name __pycache__)
 
 .PHONY: demo test native clean
 

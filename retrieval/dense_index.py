@@ -13,12 +13,11 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from .bundle.layout import INDEX_FILE, VECTORS_FILE
 from .config import EmbeddingConfig, VectorConfig
 from .errors import BundleError
 from .search import DenseSide
 
-INDEX_FILE = "vectors.faiss"
-VECTORS_FILE = "vectors.npy"
 # Chunks embedded per call: long enough for length-sorted batching to pay off, short enough to
 # keep memory flat.
 WINDOW = 4096
@@ -86,7 +85,7 @@ def open_dense(
     index = load_index((delta_dir or directory) / INDEX_FILE)
     vectors: Any = _load_vectors(directory / VECTORS_FILE)
     if delta_dir is not None:
-        from .updates.layers import StackedRows
+        from .bundle.layers import StackedRows
 
         vectors = StackedRows(vectors, _load_vectors(delta_dir / VECTORS_FILE))
     if vectors.ndim != 2 or vectors.shape != (section.get("count"), section.get("dim")) or vectors.dtype != np.float32:

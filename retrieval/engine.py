@@ -33,14 +33,13 @@ from .updates.documents import DOCUMENTS_FILE, BaseDocumentsWriter
 from .updates.retire import drop_sections, stores_of
 from .text import Analyzer
 from .types import Document, SearchResult
-from .view import MAX_K, BundleView, Filters, manifest_digest  # noqa: F401 - MAX_K: the CLI's -k bound
+from .bundle.layout import BM25_DIR
+from .bundle.view import MAX_K, BundleView, Filters, manifest_digest  # noqa: F401 - MAX_K: the CLI's -k bound
 
 if TYPE_CHECKING:
     from .updates.updater import UpdateReport
 
 STORE_CLOSE_GRACE_S = 60.0  # a replaced chunk store stays open this long for searches still using it
-CHUNKS_FILE = "chunks.parquet"
-BM25_DIR = "bm25"
 
 Corpus = str | Path | Iterable[Document]
 LOG = logging.getLogger(__name__)
@@ -52,7 +51,7 @@ class Engine:
     def __init__(self, path: Path, view: BundleView, store_dsn: str | None = None) -> None:
         self.path = path
         # Everything one search reads, swapped in one assignment when an update or refresh
-        # switches versions (see ``retrieval.view``).
+        # switches versions (see ``retrieval.bundle.view``).
         self._view = view
         self._store_dsn = store_dsn
         self._retiring: list[tuple[Any, Any]] = []  # (timer, store) of replaced versions, closed later
@@ -267,7 +266,7 @@ class Engine:
         store_dsn: str | None = None,
     ) -> "Engine":
         from .config import IndexConfig
-        from .updates.opening import open_version
+        from .bundle.opening import open_version
 
         manifest = bundle.read_manifest(root, verify=verify)
         config = IndexConfig.from_dict(manifest.get("config", {}))

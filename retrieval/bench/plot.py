@@ -100,7 +100,7 @@ def plot_quality(result: Mapping[str, Any], path: str | os.PathLike[str]) -> Pat
 
 def save_png(fig: Any, path: str | os.PathLike[str], **options: Any) -> Path:
     """Write ``fig`` to ``path`` atomically, replacing only a previous PNG (never a user's file)."""
-    from ..overwrite import check_replaceable_png
+    from ..bundle.overwrite import check_replaceable_png
 
     target = Path(path)
     check_replaceable_png(target)

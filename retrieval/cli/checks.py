@@ -19,6 +19,6 @@ def check_judgements(engine: Any, queries: list, qrels: dict, args: argparse.Nam
 def check_plot_target(path: str | None) -> None:
     """Refuse a --plot path that is not ours to replace before the benchmark runs, not after."""
     if path:
-        from ..overwrite import check_replaceable_png
+        from ..bundle.overwrite import check_replaceable_png
 
         check_replaceable_png(path)

@@ -20,13 +20,10 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from ..bundle.layout import SENTENCE_OFFSETS_FILE, SENTENCE_SPANS_FILE, SENTENCE_VECTORS_FILE, SENTENCES_DIR
 from ..errors import BundleError
 from ..text import split_sentences
 
-SENTENCES_DIR = "sentences"
-OFFSETS_FILE = "offsets.npy"
-SPANS_FILE = "spans.npy"
-VECTORS_FILE = "vectors.npy"
 # Sentences embedded per call: long enough for length-sorted batching to pay off (a window is
 # sorted by length as a whole), short enough to keep memory flat.
 EMBED_WINDOW = 8192
@@ -76,9 +73,9 @@ class SentenceIndexBuilder:
         directory.mkdir(parents=True, exist_ok=True)
         offsets = np.asarray(self._offsets, dtype=np.int64)
         spans = np.asarray(self._spans, dtype=np.int32).reshape(-1, 2)
-        np.save(directory / OFFSETS_FILE, offsets, allow_pickle=False)
-        np.save(directory / SPANS_FILE, spans, allow_pickle=False)
-        np.save(directory / VECTORS_FILE, vectors, allow_pickle=False)
+        np.save(directory / SENTENCE_OFFSETS_FILE, offsets, allow_pickle=False)
+        np.save(directory / SENTENCE_SPANS_FILE, spans, allow_pickle=False)
+        np.save(directory / SENTENCE_VECTORS_FILE, vectors, allow_pickle=False)
         return {
             "dir": directory.name,
             "format": FORMAT,
@@ -146,12 +143,12 @@ class SentenceIndex:
                 f"{directory} has sentence index format {section.get('format')}; this library reads {FORMAT}: rebuild the bundle"
             )
         arrays = {}
-        for name in (OFFSETS_FILE, SPANS_FILE, VECTORS_FILE):
+        for name in (SENTENCE_OFFSETS_FILE, SENTENCE_SPANS_FILE, SENTENCE_VECTORS_FILE):
             try:
                 arrays[name] = np.load(directory / name, mmap_mode="r", allow_pickle=False)
             except (OSError, ValueError) as exc:
                 raise BundleError(f"cannot read {directory / name}: {exc}") from None
-        index = cls(arrays[OFFSETS_FILE], arrays[SPANS_FILE], arrays[VECTORS_FILE])
+        index = cls(arrays[SENTENCE_OFFSETS_FILE], arrays[SENTENCE_SPANS_FILE], arrays[SENTENCE_VECTORS_FILE])
         problem = index._mismatch(section, n_chunks)
         if problem:
             raise BundleError(f"{directory} does not match the manifest ({problem}); rebuild the bundle")

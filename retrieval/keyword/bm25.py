@@ -13,14 +13,13 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..bundle.layout import BM25_PARAMS_FILE, BM25_VOCAB_FILE
 from ..config import AnalyzerConfig, BM25Config
 from ..errors import BundleError
 from ..text import Analyzer
 from .vocabulary import Vocabulary
 
-PARAMS_FILE = "params.json"
 WORD_CACHE_MAX = 1_000_000
-VOCAB_FILE = "vocab.json"
 
 
 class BM25Builder:
@@ -120,16 +119,16 @@ class BM25:
 
     def save(self, directory: Path) -> None:
         save_index_arrays(self.index, directory)
-        self.vocabulary.save(directory / VOCAB_FILE)
+        self.vocabulary.save(directory / BM25_VOCAB_FILE)
         params = {"config": asdict(self.config), "analyzer": asdict(self.analyzer.config)}
-        (directory / PARAMS_FILE).write_text(json.dumps(params, indent=2), encoding="utf-8")
+        (directory / BM25_PARAMS_FILE).write_text(json.dumps(params, indent=2), encoding="utf-8")
 
     @classmethod
     def load(cls, directory: Path, mmap: bool = True) -> "BM25":
         from ..native import BM25Index
 
         try:
-            params = json.loads((directory / PARAMS_FILE).read_text(encoding="utf-8"))
+            params = json.loads((directory / BM25_PARAMS_FILE).read_text(encoding="utf-8"))
             config = BM25Config(**params["config"])
             analyzer = Analyzer(AnalyzerConfig(**params["analyzer"]))
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -139,7 +138,7 @@ class BM25:
             index = BM25Index.from_arrays(arrays, config.variant, config.k1, config.b, config.epsilon)
         except (ValueError, TypeError, KeyError) as exc:
             raise BundleError(f"corrupt BM25 index in {directory}: {exc}") from None
-        return cls(analyzer, Vocabulary.load(directory / VOCAB_FILE), index, config)
+        return cls(analyzer, Vocabulary.load(directory / BM25_VOCAB_FILE), index, config)
 
 
 def load_index_arrays(directory: Path, mmap: bool = True) -> dict[str, np.ndarray]:

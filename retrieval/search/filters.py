@@ -24,9 +24,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
+from ..bundle.layout import METADATA_FILE  # noqa: F401 - re-exported: the writers name the file by it
 from ..errors import BundleError, QueryError
 
-METADATA_FILE = "metadata.parquet"
 CACHE_SIZE = 256  # distinct filters whose allowed chunk ids an opened engine remembers
 
 # Canonical form: sorted keys, each with its sorted distinct values. Hashable: an LRU key.

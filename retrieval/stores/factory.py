@@ -18,13 +18,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..bundle.layout import CHUNKS_FILE
 from ..errors import BundleError, ConfigError, NotFoundError
 from .base import ChunkStore, ChunkWriter
 from .parquet import ParquetChunkStore, ParquetChunkWriter
 from .pg_connect import is_dsn, redact, strip_password
 
 STORE_DSN_ENV = "RETRIEVAL_STORE_DSN"
-PARQUET_FILE = "chunks.parquet"
+PARQUET_FILE = CHUNKS_FILE
 
 
 def make_chunk_writer(

@@ -1,7 +1,7 @@
 """Incremental updates of an index bundle: upsert, delete, sync from PostgreSQL, compact.
 
 Every update is a new bundle version committed atomically (see ``retrieval.bundle`` and
-``retrieval.updates.delta`` for the layout). The functions are ``updater.apply_update``,
+``retrieval.bundle.delta`` for the layout). The functions are ``updater.apply_update``,
 ``compact.compact`` and ``sync.sync``; names load on first use. Their commands are
 ``retrieval.cli.update``, ``sync`` and ``compact``.
 """

@@ -21,10 +21,11 @@ import numpy as np
 from .. import bundle
 from ..config import IndexConfig
 from .documents import DOCUMENTS_FILE, BaseDocumentsWriter, base_documents, read_delta_documents
-from .opening import BASE_BM25_DIR, base_dir, open_version
+from ..bundle.layout import BM25_DIR, METADATA_FILE
+from ..bundle.opening import base_dir, open_version
 from .retire import RETIRED, drop_retired, retired_by
 from .updater import UpdateReport, _embedder_of, version_of
-from . import delta as layout
+from ..bundle import delta as layout
 
 FETCH_BATCH = 4096  # chunks read from the store per round trip while rewriting
 
@@ -91,7 +92,7 @@ def _write_base(root: Path, manifest: dict[str, Any], config: IndexConfig, parts
             builder.add(f"{chunk.title}\n{chunk.text}" if include_title else chunk.text)
     n_chunks = writer.close()
     bm25 = builder.build()
-    bm25.save(out / BASE_BM25_DIR)
+    bm25.save(out / BM25_DIR)
 
     docs = base_documents(base_dir(root, manifest), _base_doc_ids(parts, manifest))
     if manifest.get("delta"):
@@ -107,7 +108,7 @@ def _write_base(root: Path, manifest: dict[str, Any], config: IndexConfig, parts
     metadata_section = None
     if manifest.get("metadata"):
         table = parts.metadata.table()  # the live version's rows (base + delta)
-        writer_md = MetadataWriter(out / "metadata.parquet")
+        writer_md = MetadataWriter(out / METADATA_FILE)
         rows: dict[str, dict[str, Any]] = {}
         for doc_id, key, value in zip(*(table.column(c).to_pylist() for c in ("doc_id", "key", "value"))):
             if doc_id in live_docs:

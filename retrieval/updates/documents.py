@@ -2,7 +2,7 @@
 
 A build writes ``documents.parquet`` (doc_id, content_hash) beside its chunks; each chunk's
 document is in the chunk store, and a document's chunks are consecutive ids. A delta records the
-latest state of every document it touched (see ``retrieval.updates.delta``). The effective table of
+latest state of every document it touched (see ``retrieval.bundle.delta``). The effective table of
 a version is the base's with the delta's rows on top.
 """
 
@@ -14,9 +14,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from ..bundle.layout import DOCUMENTS_FILE  # noqa: F401 - re-exported for the writers
 from ..errors import BundleError
 
-DOCUMENTS_FILE = "documents.parquet"
 NO_HASH = ""  # bundles built before hashes were stored: every upsert counts as a change
 
 

@@ -1,4 +1,4 @@
-"""Upsert and delete documents in a bundle as a new version (see ``retrieval.updates.delta``).
+"""Upsert and delete documents in a bundle as a new version (see ``retrieval.bundle.delta``).
 
 One update, under the bundle's lock:
   1. open the current version and its delta state (the previous delta's arrays, or empty);
@@ -25,9 +25,9 @@ from .. import bundle
 from ..config import IndexConfig
 from ..errors import CorpusError
 from ..types import Chunk, Document
-from . import delta as layout
+from ..bundle import delta as layout
 from .documents import DocState, base_documents, read_delta_documents, write_delta_documents
-from .opening import VersionParts, base_chunk_count, base_dir, open_version
+from ..bundle.opening import VersionParts, base_chunk_count, base_dir, open_version
 from .retire import RETIRED, drop_retired
 
 

@@ -3,12 +3,13 @@ from pathlib import Path
 
 import pytest
 
-from retrieval import bundle, bundle_format
+from retrieval import bundle
+from retrieval.bundle import integrity
 from retrieval.errors import BundleError
 
 # What a keyword-only bundle's format requires (read_manifest checks presence, size and sha256,
 # not content, so placeholders do here).
-REQUIRED = bundle_format.required_files({})
+REQUIRED = integrity.required_files({})
 
 
 def make_bundle(path: Path, content: bytes = b"hello", overwrite: bool = False) -> dict:
@@ -27,7 +28,7 @@ def test_round_trip_lists_every_file_with_its_hash(tmp_path: Path):
     read = bundle.read_manifest(tmp_path / "b")
     assert read == written
     assert set(read["files"]) == {"data.bin", "sub/x.npy"} | REQUIRED
-    assert read[bundle_format.CHECKSUM_KEY] == bundle_format.manifest_checksum(read)
+    assert read[integrity.CHECKSUM_KEY] == integrity.manifest_checksum(read)
     assert read["files"]["data.bin"]["sha256"] == bundle.sha256_file(tmp_path / "b" / "data.bin")
     assert read["format"] == bundle.FORMAT and read["format_version"] == bundle.FORMAT_VERSION
     assert "library_version" in read["environment"]
@@ -111,7 +112,7 @@ def test_read_manifest_checks_the_checksum_and_the_required_files_even_without_v
     with pytest.raises(BundleError, match="fails its checksum"):
         bundle.read_manifest(tmp_path / "b", verify=False)
     del manifest["files"]["bm25/idf.npy"]
-    path.write_text(json.dumps(bundle_format.seal(manifest)))
+    path.write_text(json.dumps(integrity.seal(manifest)))
     with pytest.raises(BundleError, match="does not list bm25/idf.npy, which this bundle's format requires"):
         bundle.read_manifest(tmp_path / "b", verify=False)
 
@@ -119,7 +120,7 @@ def test_read_manifest_checks_the_checksum_and_the_required_files_even_without_v
 def test_commit_version_seals_the_new_manifest(tmp_path: Path):
     written = make_bundle(tmp_path / "b")
     new = {**written, "version": 2}
-    new[bundle_format.CHECKSUM_KEY] = "stale"
+    new[integrity.CHECKSUM_KEY] = "stale"
     bundle.commit_version(tmp_path / "b", new)
     read = bundle.read_manifest(tmp_path / "b")
-    assert read["version"] == 2 and read[bundle_format.CHECKSUM_KEY] == bundle_format.manifest_checksum(read)
+    assert read["version"] == 2 and read[integrity.CHECKSUM_KEY] == integrity.manifest_checksum(read)

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval import Engine, IndexConfig, bundle_format
+from retrieval import Engine, IndexConfig
+from retrieval.bundle import integrity
 from retrieval.errors import BundleError, QueryError
 from retrieval.search import exact_topk
 from tests.conftest import SMALL_CORPUS, write_jsonl
@@ -83,7 +84,7 @@ def test_a_different_embedder_is_refused(engine: Engine, tmp_path: Path):
     shutil.copytree(engine.path, copy)
     manifest = json.loads((copy / "manifest.json").read_text())
     manifest["dense"]["embedder"]["variant"] = "int8"
-    (copy / "manifest.json").write_text(json.dumps(bundle_format.seal(manifest)))  # past the checksum
+    (copy / "manifest.json").write_text(json.dumps(integrity.seal(manifest)))  # past the checksum
     with pytest.raises(BundleError, match="different embedder.*variant"):
         Engine.open(copy)
 

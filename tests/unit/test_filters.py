@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval import Engine, bundle_format
+from retrieval import Engine
+from retrieval.bundle import integrity
 from retrieval.cli import main
 from retrieval.errors import QueryError
 from retrieval.keyword import BM25
@@ -172,7 +173,7 @@ def test_manifest_records_metadata_and_old_bundles_say_rebuild(engine: Engine, t
     del manifest["metadata"]
     del manifest["files"]["metadata.parquet"]
     (old / "metadata.parquet").unlink()
-    (old / "manifest.json").write_text(json.dumps(bundle_format.seal(manifest)))
+    (old / "manifest.json").write_text(json.dumps(integrity.seal(manifest)))
     before = Engine.open(old)
     assert before.search("json", 3).hits  # opens and searches as before
     with pytest.raises(QueryError, match="built without document metadata .*rebuild"):

@@ -2,7 +2,7 @@
 requires, paths that leave the bundle, and values that contradict the files.
 
 Each edit is tried twice: with the checksum left stale (the checksum catches it) and recomputed
-(``bundle_format.seal``, as a careful editor would: then the check of the files catches it). Each
+(``integrity.seal``, as a careful editor would: then the check of the files catches it). Each
 refusal is seen through ``Engine.open`` and through ``retrieval search`` (one line, exit 2).
 """
 
@@ -17,7 +17,8 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from retrieval import Engine, IndexConfig, bundle, bundle_format
+from retrieval import Engine, IndexConfig, bundle
+from retrieval.bundle import integrity
 from retrieval.cli import main
 from retrieval.errors import BundleError
 from retrieval.types import Document
@@ -63,7 +64,7 @@ def tampered(src: Path, dst: Path, edit: Callable[[dict[str, Any]], Any], *, res
     manifest = load(dst)
     edit(manifest)
     if reseal:
-        bundle_format.seal(manifest)
+        integrity.seal(manifest)
     (dst / bundle.MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return dst
 
@@ -151,7 +152,7 @@ def test_bm25_parameters_must_be_those_the_native_index_was_built_with(keyword_b
     manifest = load(path)
     manifest["files"]["bm25/params.json"] = {"sha256": bundle.sha256_file(params_file), "bytes": params_file.stat().st_size}
     manifest["bm25"]["k1"] = manifest["config"]["bm25"]["k1"] = 0.9
-    (path / bundle.MANIFEST).write_text(json.dumps(bundle_format.seal(manifest)))
+    (path / bundle.MANIFEST).write_text(json.dumps(integrity.seal(manifest)))
     assert_refused(path, r"bm25/params.json's k1 is 0.9 but the BM25 index was built with 1.5", capsys)
 
 
@@ -163,7 +164,7 @@ def test_a_harmless_edit_still_fails_the_checksum_and_passes_once_resealed(keywo
 
 
 def test_a_manifest_without_a_checksum_is_refused(keyword_bundle, tmp_path, capsys):
-    path = tampered(keyword_bundle, tmp_path / "b", lambda m: m.pop(bundle_format.CHECKSUM_KEY), reseal=False)
+    path = tampered(keyword_bundle, tmp_path / "b", lambda m: m.pop(integrity.CHECKSUM_KEY), reseal=False)
     assert_refused(path, r"has no manifest_sha256.*rebuild", capsys)
 
 
@@ -171,7 +172,7 @@ def test_a_version_1_manifest_has_no_checksum_but_every_other_check(keyword_bund
     """Version 1 predates the checksum, so it is not asked for; the files and values still are."""
     def as_version_1(manifest: dict[str, Any]) -> None:
         manifest["format_version"] = 1
-        manifest.pop(bundle_format.CHECKSUM_KEY)
+        manifest.pop(integrity.CHECKSUM_KEY)
 
     path = tampered(keyword_bundle, tmp_path / "v1", as_version_1, reseal=False)
     assert Engine.open(path).search("json", 1).hits
@@ -271,22 +272,22 @@ def test_every_bundle_written_lists_exactly_the_files_its_format_requires(keywor
     Engine.open(compacted).compact()
     for path in (keyword_bundle, dense_bundle, updated_bundle, deletes_only, compacted):
         manifest = bundle.read_manifest(path)
-        assert bundle_format.required_files(manifest) == set(manifest["files"]), path
+        assert integrity.required_files(manifest) == set(manifest["files"]), path
     assert load(deletes_only)["delta"]["chunks"] == 0 and load(compacted)["base"].startswith("gen-")
 
 
 def test_the_checksum_covers_the_canonical_content(keyword_bundle):
     manifest = load(keyword_bundle)
-    assert manifest[bundle_format.CHECKSUM_KEY] == bundle_format.manifest_checksum(manifest)
+    assert manifest[integrity.CHECKSUM_KEY] == integrity.manifest_checksum(manifest)
     reordered = dict(reversed(list(manifest.items())))  # key order and layout are not content
-    assert bundle_format.manifest_checksum(reordered) == manifest[bundle_format.CHECKSUM_KEY]
+    assert integrity.manifest_checksum(reordered) == manifest[integrity.CHECKSUM_KEY]
     manifest["counts"]["chunks"] += 0.0  # 4 -> 4.0 is an edit
-    assert bundle_format.manifest_checksum(manifest) != manifest[bundle_format.CHECKSUM_KEY]
+    assert integrity.manifest_checksum(manifest) != manifest[integrity.CHECKSUM_KEY]
 
 
 def test_update_and_compaction_write_sealed_manifests(updated_bundle, tmp_path):
     manifest = load(updated_bundle)
-    assert manifest["version"] == 3 and manifest[bundle_format.CHECKSUM_KEY] == bundle_format.manifest_checksum(manifest)
+    assert manifest["version"] == 3 and manifest[integrity.CHECKSUM_KEY] == integrity.manifest_checksum(manifest)
     previous = json.loads((updated_bundle / bundle.PREVIOUS_MANIFEST).read_text())
-    assert previous[bundle_format.CHECKSUM_KEY] == bundle_format.manifest_checksum(previous)
+    assert previous[integrity.CHECKSUM_KEY] == integrity.manifest_checksum(previous)
     assert np.load(updated_bundle / manifest["delta"]["dir"] / "tombstones.npy").size > 0

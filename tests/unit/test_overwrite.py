@@ -9,7 +9,7 @@ import pytest
 
 from retrieval import Document, Engine, IndexConfig
 from retrieval.errors import BundleError, ConfigError
-from retrieval.overwrite import check_replaceable_dir, check_replaceable_png
+from retrieval.bundle.overwrite import check_replaceable_dir, check_replaceable_png
 from tests.cli.test_cli import assert_one_line_error, run
 from tests.conftest import SMALL_CORPUS, write_jsonl
 

@@ -104,7 +104,7 @@ def test_update_finds_new_text_and_delete_removes_it_from_every_mode(tmp_path, e
 @pytest.mark.parametrize("exclude_max", [1024, 0], ids=["over-ask", "live-ids"])
 def test_updated_bundle_scores_like_a_fresh_build_of_the_live_documents(tmp_path, embedder, monkeypatch, exclude_max):
     # Both ways of dropping deleted chunks: asking each ranking for more, and restricting to live ids.
-    monkeypatch.setattr("retrieval.view.EXCLUDE_MAX", exclude_max)
+    monkeypatch.setattr("retrieval.bundle.view.EXCLUDE_MAX", exclude_max)
     docs = {d.id: d for d in corpus()}
     engine = build(list(docs.values()), tmp_path / "b", embedder)
     changed = [Document(id=f"d{i}", title="Revised", text=f"Revised text {i} about json parsing and sockets.",

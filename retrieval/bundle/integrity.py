@@ -20,34 +20,21 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .errors import BundleError
+from ..errors import BundleError
+from .layout import (
+    BM25_ARRAYS,
+    BM25_DIR,
+    BM25_FILES,
+    CHUNKS_FILE,
+    DELTA_FILES,
+    DOCUMENTS_FILE,
+    DENSE_FILES,
+    METADATA_FILE,
+    SENTENCE_FILES,
+    SENTENCES_DIR,
+)
 
 CHECKSUM_KEY = "manifest_sha256"
-CHUNKS_FILE = "chunks.parquet"
-DOCUMENTS_FILE = "documents.parquet"
-METADATA_FILE = "metadata.parquet"
-BM25_DIR = "bm25"
-# The native BM25 index's arrays (``BM25Index.arrays()``, saved by ``save_index_arrays``); a
-# base's ``bm25/`` also has the vocabulary and the parameters (``BM25.save``).
-BM25_ARRAYS = (
-    "meta.npy",
-    "params.npy",
-    "doc_lengths.npy",
-    "idf.npy",
-    "df.npy",
-    "term_blocks.npy",
-    "block_last_doc.npy",
-    "block_offsets.npy",
-    "block_max.npy",
-    "postings.npy",
-)
-BM25_FILES = (*BM25_ARRAYS, "vocab.json", "params.json")
-DENSE_FILES = ("vectors.faiss", "vectors.npy")
-SENTENCES_DIR = "sentences"
-SENTENCE_FILES = ("offsets.npy", "spans.npy", "vectors.npy")
-# What an update writes into its delta directory besides the chunk store, BM25, vectors and
-# sentences (see ``retrieval.updates.delta``).
-DELTA_FILES = ("documents.parquet", "tombstones.npy", "tokens.npy", "token_offsets.npy", "new_terms.json", "df.npy")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 

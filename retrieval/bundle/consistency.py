@@ -18,11 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ..bundle_format import BM25_DIR, METADATA_FILE
 from ..config import IndexConfig
 from ..errors import BundleError, ConfigError
 from . import delta as layout
-from .documents import DOCUMENTS_FILE
+from .layout import BM25_DIR, DOCUMENTS_FILE, METADATA_FILE
 
 BM25_VARIANT_CODES = {0.0: "lucene", 1.0: "okapi"}  # params.npy[0], as the native index stores it
 

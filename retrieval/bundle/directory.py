@@ -4,7 +4,7 @@ Writing goes to a hidden temporary sibling directory that is renamed into place 
 file and the manifest are on disk, so a crash mid-build never leaves a half bundle under the
 final name. Opening checks the manifest's format, version and own checksum, that every file the
 format requires is listed and present, that no listed path leaves the bundle, and the size (and,
-verifying, the sha256) of every listed file (see ``retrieval.bundle_format``).
+verifying, the sha256) of every listed file (see ``retrieval.bundle.integrity``).
 
 Updates (``retrieval.updates``) add versions in place: new files go to a new subdirectory, then
 ``commit_version`` replaces ``manifest.json`` in one ``os.replace``. The manifest names every
@@ -28,17 +28,15 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
-from .bundle_format import CHECKSUM_KEY, check_checksum, check_file_list, seal
-from .errors import BundleError
+from ..errors import BundleError
+from .integrity import CHECKSUM_KEY, check_checksum, check_file_list, seal
+from .layout import LOCK_FILE, MANIFEST, PREVIOUS_MANIFEST
 
 FORMAT = "retrieval-bundle"
 # 2: the manifest carries its own checksum (``manifest_sha256``); version 1 bundles had none.
 FORMAT_VERSION = 2
 # Bundles of every version written so far open; the next update of a version-1 bundle writes version 2.
 READABLE_VERSIONS = (1, 2)
-MANIFEST = "manifest.json"
-PREVIOUS_MANIFEST = "manifest.prev.json"
-LOCK_FILE = ".update.lock"
 # Top-level entries of a bundle directory that are never garbage: the manifests and the lock.
 _KEEP = {MANIFEST, PREVIOUS_MANIFEST, LOCK_FILE}
 # Manifest keys that ``new_manifest`` and the writers set: a new version never carries them over.
@@ -56,7 +54,7 @@ def sha256_file(path: Path) -> str:
 def environment() -> dict[str, str]:
     import numpy
 
-    from . import __version__
+    from .. import __version__
 
     return {
         "library_version": __version__,
@@ -138,7 +136,7 @@ def update_lock(root: Path) -> Iterator[None]:
     """
     import fcntl
 
-    from .errors import UpdateConflictError
+    from ..errors import UpdateConflictError
 
     read_manifest(root, verify=False)  # a bundle at all (no lock file left in a random directory)
     with open(root / LOCK_FILE, "a+b") as handle:

@@ -35,18 +35,22 @@ import numpy as np
 
 from ..errors import BundleError
 
-CHUNKS_FILE = "chunks.parquet"
-DOCUMENTS_FILE = "documents.parquet"
-TOMBSTONES_FILE = "tombstones.npy"
-TOKENS_FILE = "tokens.npy"
-TOKEN_OFFSETS_FILE = "token_offsets.npy"
-NEW_TERMS_FILE = "new_terms.json"
-DF_FILE = "df.npy"
-BM25_DIR = "bm25"
-METADATA_FILE = "metadata.parquet"
-VECTORS_FILE = "vectors.npy"
-INDEX_FILE = "vectors.faiss"
-SENTENCES_DIR = "sentences"
+# The delta's file names (the same as a base's where both have the file), re-exported for the
+# modules that read and write deltas.
+from .layout import (  # noqa: E402,F401
+    BM25_DIR,
+    CHUNKS_FILE,
+    DF_FILE,
+    DOCUMENTS_FILE,
+    INDEX_FILE,
+    METADATA_FILE,
+    NEW_TERMS_FILE,
+    SENTENCES_DIR,
+    TOKEN_OFFSETS_FILE,
+    TOKENS_FILE,
+    TOMBSTONES_FILE,
+    VECTORS_FILE,
+)
 
 
 @dataclass(frozen=True)

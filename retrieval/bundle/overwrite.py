@@ -12,12 +12,13 @@ import json
 import re
 from pathlib import Path
 
-from .errors import BundleError, ConfigError
+from ..errors import BundleError, ConfigError
+from .layout import LOCK_FILE, MANIFEST, PREVIOUS_MANIFEST
 
 # Entries a bundle directory holds besides the files its manifests list: the manifests, the
 # update lock, and what killed writers leave (hidden temporary directories and sealed version
 # directories that were never committed); the next commit deletes the latter.
-_BUNDLE_OWN = {"manifest.json", "manifest.prev.json", ".update.lock"}
+_BUNDLE_OWN = {MANIFEST, PREVIOUS_MANIFEST, LOCK_FILE}
 _WRITER_LEFTOVER = re.compile(r"^(\.[^/]+\.tmp-\d+-[0-9a-f]{8}|(delta|gen)-\d+-\d+-[0-9a-f]{8})$")
 _BUNDLE_FORMATS = {"retrieval-bundle"}
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -62,14 +63,14 @@ def _bundle_entries(directory: Path) -> set[str] | None:
     """Top-level names the bundle's manifests account for, or None when it is not our bundle."""
     owned = set(_BUNDLE_OWN)
     found = False
-    for name in ("manifest.json", "manifest.prev.json"):
+    for name in (MANIFEST, PREVIOUS_MANIFEST):
         try:
             manifest = json.loads((directory / name).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         if not isinstance(manifest, dict) or manifest.get("format") not in _BUNDLE_FORMATS:
             continue
-        found = found or name == "manifest.json"
+        found = found or name == MANIFEST
         files = manifest.get("files")
         if isinstance(files, dict):
             owned.update(str(rel).split("/", 1)[0] for rel in files)

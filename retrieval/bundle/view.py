@@ -18,11 +18,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .errors import QueryError
-from .search import Planner
-from .search.filters import FilterSpec, MetadataIndex, normalize_filters
-from .stores import ChunkStore
-from .types import Hit, SearchResult, StageTimings
+from ..errors import QueryError
+from ..search import Planner
+from ..search.filters import FilterSpec, MetadataIndex, normalize_filters
+from ..stores import ChunkStore
+from ..types import Hit, SearchResult, StageTimings
 
 MAX_K = 10_000
 # Up to this many deleted chunks are dropped by asking each ranking for that many more hits

@@ -10,11 +10,10 @@ import numpy as np
 
 from ..config import IndexConfig
 from ..errors import BundleError
-from ..search.filters import METADATA_FILE, MetadataIndex, read_metadata_table
+from ..search.filters import MetadataIndex, read_metadata_table
 from . import delta as layout
+from .layout import BM25_DIR, METADATA_FILE
 
-BASE_CHUNKS_FILE = "chunks.parquet"
-BASE_BM25_DIR = "bm25"
 
 
 @dataclass
@@ -79,7 +78,7 @@ def _open_parts(
         store = open_chunk_store(base, store_section, n_base, dsn=store_dsn)
         return VersionParts(
             store=store,
-            bm25=BM25.load(base / BASE_BM25_DIR),
+            bm25=BM25.load(base / BM25_DIR),
             dense=_open_dense(base, None, manifest, config, embedder),
             live=None,
             metadata=MetadataIndex(base / METADATA_FILE if manifest.get("metadata") else None, store.all_doc_ids),
