@@ -33,6 +33,14 @@ FORMAT = 2
 TITLE_WORDS = 8
 
 
+def write_arrays(directory: Path, offsets: Any, spans: Any, vectors: Any) -> None:
+    """Save a sentence index's three arrays into ``directory`` in their on-disk types (one writer
+    for builds, updates and compaction)."""
+    np.save(directory / SENTENCE_OFFSETS_FILE, np.asarray(offsets, dtype=np.int64), allow_pickle=False)
+    np.save(directory / SENTENCE_SPANS_FILE, np.asarray(spans, dtype=np.int32).reshape(-1, 2), allow_pickle=False)
+    np.save(directory / SENTENCE_VECTORS_FILE, np.asarray(vectors, dtype=np.float16), allow_pickle=False)
+
+
 class SentenceIndexBuilder:
     """Collects each chunk's sentence spans during a build; ``write`` embeds and saves them."""
 
@@ -71,11 +79,7 @@ class SentenceIndexBuilder:
         """Embed every sentence and save the three arrays; returns the manifest section."""
         vectors = _embed(embedder, self._texts)
         directory.mkdir(parents=True, exist_ok=True)
-        offsets = np.asarray(self._offsets, dtype=np.int64)
-        spans = np.asarray(self._spans, dtype=np.int32).reshape(-1, 2)
-        np.save(directory / SENTENCE_OFFSETS_FILE, offsets, allow_pickle=False)
-        np.save(directory / SENTENCE_SPANS_FILE, spans, allow_pickle=False)
-        np.save(directory / SENTENCE_VECTORS_FILE, vectors, allow_pickle=False)
+        write_arrays(directory, self._offsets, self._spans, vectors)
         return {
             "dir": directory.name,
             "format": FORMAT,

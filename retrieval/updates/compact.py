@@ -156,9 +156,7 @@ def _write_sentences(out: Path, base_section: dict[str, Any], sentences: Any, li
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     directory = out / si.SENTENCES_DIR
     directory.mkdir()
-    np.save(directory / si.OFFSETS_FILE, offsets, allow_pickle=False)
-    np.save(directory / si.SPANS_FILE, np.asarray(sentences.spans[rows], dtype=np.int32).reshape(-1, 2), allow_pickle=False)
-    np.save(directory / si.VECTORS_FILE, np.asarray(sentences.vectors[rows], dtype=np.float16), allow_pickle=False)
+    si.write_arrays(directory, offsets, sentences.spans[rows], sentences.vectors[rows])
     return {**base_section, "dir": si.SENTENCES_DIR, "chunks": len(live), "count": int(len(rows))}
 
 

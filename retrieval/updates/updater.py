@@ -459,9 +459,7 @@ class _Update:
         else:
             offsets, spans, vectors = new.offsets, new.spans, new.vectors
         directory.mkdir()
-        np.save(directory / si.OFFSETS_FILE, np.asarray(offsets, dtype=np.int64), allow_pickle=False)
-        np.save(directory / si.SPANS_FILE, np.asarray(spans, dtype=np.int32), allow_pickle=False)
-        np.save(directory / si.VECTORS_FILE, np.asarray(vectors, dtype=np.float16), allow_pickle=False)
+        si.write_arrays(directory, offsets, spans, vectors)
         del new
         import shutil
 

@@ -24,6 +24,7 @@ CHILD = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import retrieval.bundle as bundle
+    import retrieval.bundle.directory as directory
     from retrieval import Engine
     from retrieval.types import Document
 
@@ -34,7 +35,9 @@ CHILD = textwrap.dedent(
         time.sleep(120)
 
     def wrap(name, before=None, after=None):
-        original = getattr(bundle, name)
+        # Both the package's name (what the updater calls) and the module's (what its own
+        # functions call, e.g. commit_version's _atomic_write).
+        original = getattr(directory, name)
         def wrapped(*args, **kwargs):
             if before and before(*args):
                 wait_here()
@@ -42,7 +45,9 @@ CHILD = textwrap.dedent(
             if after and after(*args):
                 wait_here()
             return result
-        setattr(bundle, name, wrapped)
+        for module in (bundle, directory):
+            if hasattr(module, name):
+                setattr(module, name, wrapped)
 
     if step == "writing-delta":      # the new delta directory is half written
         wrap("seal_version_dir", before=lambda tmp: True)
