@@ -6,6 +6,7 @@ into term ids and persists the index as memory-mappable ``.npy`` arrays.
 
 from __future__ import annotations
 
+import array
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -29,8 +30,10 @@ class BM25Builder:
         self.analyzer = analyzer
         self.config = config
         self.vocabulary = Vocabulary()
-        self._ids: list[int] = []
-        self._offsets: list[int] = [0]
+        # Packed machine integers, not lists of Python ints: 4 bytes per token instead of ~36,
+        # handed to the native build without a copy. This is most of a keyword build's memory.
+        self._ids = array.array("I")
+        self._offsets = array.array("Q", [0])
 
     def add(self, text: str) -> None:
         self.add_terms(self.analyzer(text))
@@ -43,8 +46,8 @@ class BM25Builder:
         from ..native import BM25Index
 
         index = BM25Index.build(
-            np.array(self._offsets, dtype=np.uint64),
-            np.array(self._ids, dtype=np.uint32),
+            np.frombuffer(self._offsets, dtype=np.uint64),
+            np.frombuffer(self._ids, dtype=np.uint32) if len(self._ids) else np.zeros(0, dtype=np.uint32),
             len(self.vocabulary),
             variant=self.config.variant,
             k1=self.config.k1,

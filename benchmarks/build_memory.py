@@ -1,0 +1,117 @@
+"""Peak RSS and wall time of keyword-only builds of a large synthetic corpus.
+
+    .venv/bin/python benchmarks/build_memory.py --documents 100000 [--baseline-cli CMD] [--json]
+
+The corpus is made by resampling sentences of ../shared/data (SciFact abstracts and SQuAD
+paragraphs), seeded: each document takes 4-14 random sentences and a title from the first words of
+another. Its vocabulary is bounded by the source sentences, so posting lists are longer than a
+natural corpus of the same size would have (the pessimistic case).
+
+Each build runs `retrieval index CORPUS --out DIR --no-dense --json` in a child process; the peak
+RSS is the child's (``ru_maxrss`` from ``wait4``), the bundle's size is what it holds on disk. With
+``--baseline-cli``, the same build also runs with another command line for the CLI (e.g. an older
+checkout's), alternating, so both are measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
+
+
+def source_sentences() -> list[str]:
+    sentences: list[str] = []
+    with open(DATA / "scifact" / "corpus.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            sentences.extend(_SENTENCE_END.split(json.loads(line)["text"]))
+    squad = json.loads((DATA / "squad" / "dev-v1.1.even-articles.json").read_text(encoding="utf-8"))
+    for article in squad["data"]:
+        for paragraph in article["paragraphs"]:
+            sentences.extend(_SENTENCE_END.split(paragraph["context"]))
+    return [s.strip() for s in sentences if len(s.split()) >= 4]
+
+
+def write_corpus(path: Path, documents: int, seed: int = 0) -> None:
+    rng = random.Random(seed)
+    pool = source_sentences()
+    with open(path, "w", encoding="utf-8") as out:
+        for i in range(documents):
+            title = " ".join(rng.choice(pool).split()[:6])
+            text = " ".join(rng.choice(pool) for _ in range(rng.randint(4, 14)))
+            out.write(json.dumps({"_id": f"d{i}", "title": title, "text": text}) + "\n")
+
+
+def build(cli: list[str], corpus: Path, out: Path) -> dict[str, float]:
+    """One keyword-only build in a child process: its wall time, peak RSS and bundle size."""
+    shutil.rmtree(out, ignore_errors=True)
+    command = [*cli, "index", str(corpus), "--out", str(out), "--no-dense", "--json"]
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    stdout, stderr = child.stdout.read(), child.stderr.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"build failed: {stderr.strip()}")
+    result = json.loads(stdout)
+    bundle_bytes = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    peak = usage.ru_maxrss * 1024  # KiB on Linux
+    return {
+        "seconds": round(seconds, 2),
+        "peak_rss_mb": round(peak / 2**20, 1),
+        "bundle_mb": round(bundle_bytes / 2**20, 1),
+        "peak_over_bundle": round(peak / bundle_bytes, 2),
+        "peak_bytes_per_chunk": round(peak / result["chunks"]),
+        "chunks": result["chunks"],
+        "documents": result["documents"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--documents", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--baseline-cli", help="the CLI of the code to compare against, e.g. 'python /old/run_cli.py'")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--workdir", help="where the corpus and bundles go (default: a temporary directory)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="build-memory-"))
+    work.mkdir(parents=True, exist_ok=True)
+    corpus = work / f"corpus-{args.documents}-{args.seed}.jsonl"
+    if not corpus.exists():
+        write_corpus(corpus, args.documents, args.seed)
+    runs: dict[str, list[dict[str, float]]] = {"ours": []}
+    if args.baseline_cli:
+        runs["baseline"] = []
+    for _ in range(args.repeats):
+        for name in runs:
+            cli = [sys.executable, "-m", "retrieval.cli"] if name == "ours" else shlex.split(args.baseline_cli)
+            runs[name].append(build(cli, corpus, work / f"bundle-{name}"))
+            print(f"{name}: {runs[name][-1]}", file=sys.stderr)
+    result = {
+        "documents": args.documents,
+        "seed": args.seed,
+        "corpus_mb": round(corpus.stat().st_size / 2**20, 1),
+        "runs": runs,
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+    }
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
