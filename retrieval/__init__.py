@@ -10,8 +10,9 @@ Importing the package is cheap: the engine and its dependencies load on first us
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .lazy import lazy_getattr
 from .errors import (
     BundleError,
     ConfigError,
@@ -61,11 +62,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'retrieval' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

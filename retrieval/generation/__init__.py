@@ -44,8 +44,7 @@ Importing this package loads neither llama-cpp-python nor httpx: each loads when
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..lazy import lazy_getattr
 from .base import Generator
 from .errors import (
     ContextWindowError,
@@ -71,14 +70,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [

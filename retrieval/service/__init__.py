@@ -21,7 +21,7 @@ nothing heavy: gRPC loads with the first name used from it.
 
 from __future__ import annotations
 
-from typing import Any
+from ..lazy import lazy_getattr
 
 _LAZY = {
     "RetrievalServer": ".server",
@@ -33,11 +33,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
