@@ -26,15 +26,15 @@ from .config import IndexConfig
 from .errors import ConfigError, CorpusError
 from .keyword import BM25, BM25Builder
 from .search import Planner
-from .search.filters import METADATA_FILE, FilterSpec, MetadataIndex, MetadataWriter
+from .search.filters import FilterSpec, MetadataIndex, MetadataWriter
 from .ingest.content_hash import document_hash
 from .stores import ChunkStore, make_chunk_writer
-from .updates.documents import DOCUMENTS_FILE, BaseDocumentsWriter
+from .updates.documents import BaseDocumentsWriter
 from .updates.retire import drop_sections, stores_of
 from .text import Analyzer
 from .types import Document, SearchResult
-from .bundle.layout import BM25_DIR
-from .bundle.view import MAX_K, BundleView, Filters, manifest_digest  # noqa: F401 - MAX_K: the CLI's -k bound
+from .bundle.layout import BM25_DIR, DOCUMENTS_FILE, METADATA_FILE
+from .bundle.view import BundleView, Filters, manifest_digest
 
 if TYPE_CHECKING:
     from .updates.updater import UpdateReport

@@ -20,14 +20,15 @@ import numpy as np
 
 from ..config import IndexConfig
 from ..errors import BundleError, ConfigError
-from . import delta as layout
+from . import layout
+from .delta import DeltaSection, load_array
 from .layout import BM25_DIR, DOCUMENTS_FILE, METADATA_FILE
 
 BM25_VARIANT_CODES = {0.0: "lucene", 1.0: "okapi"}  # params.npy[0], as the native index stores it
 
 
 def check_values(
-    root: Path, manifest: dict[str, Any], config: IndexConfig, parts: Any, base: Path, section: layout.DeltaSection | None
+    root: Path, manifest: dict[str, Any], config: IndexConfig, parts: Any, base: Path, section: DeltaSection | None
 ) -> None:
     """BundleError naming the first manifest value its version's files contradict, and both values."""
     try:
@@ -41,7 +42,7 @@ class _Contradiction(Exception):
 
 
 def _check_values(
-    root: Path, manifest: dict[str, Any], config: IndexConfig, parts: Any, base: Path, section: layout.DeltaSection | None
+    root: Path, manifest: dict[str, Any], config: IndexConfig, parts: Any, base: Path, section: DeltaSection | None
 ) -> None:
     counts = counts_of(manifest, root)
     _check_bm25_parameters(manifest, config, parts.bm25, base)
@@ -72,13 +73,13 @@ def _check_base_counts(manifest: dict[str, Any], counts: dict[str, int], parts: 
     _close("bm25.avgdl", (manifest.get("bm25") or {}).get("avgdl"), "the BM25 index's", float(bm25.index.avgdl))
 
 
-def _check_delta_counts(counts: dict[str, int], parts: Any, base: Path, delta: Path, section: layout.DeltaSection) -> None:
+def _check_delta_counts(counts: dict[str, int], parts: Any, base: Path, delta: Path, section: DeltaSection) -> None:
     live = section.total_chunks - section.tombstones
     _same("counts.chunks", counts["chunks"], "live chunks (chunks less tombstones)", live)
     _same("delta.bm25_stats.n_docs", section.live_docs, "live chunks", live)
     _same("delta.base_chunks", section.base_chunks, "base BM25 documents", int(parts.bm25.index.base.n_docs))
     _same("delta.base_chunks + delta.chunks", section.total_chunks, "BM25 documents", parts.bm25.n_docs)
-    df = layout.load_array(delta / layout.DF_FILE)  # live document frequency of every term
+    df = load_array(delta / layout.DF_FILE)  # live document frequency of every term
     _same("counts.terms", counts["terms"], "terms with live documents", int(np.count_nonzero(df)))
     _same("counts.postings", counts["postings"], "live postings", int(df.sum(dtype=np.uint64)))
     _same("counts.documents", counts["documents"], "live documents", _live_documents(base, delta))
@@ -98,7 +99,7 @@ def _check_bm25_parameters(manifest: dict[str, Any], config: IndexConfig, bm25: 
     with (bm25/params.npy), the manifest's ``bm25`` and its config must all agree."""
     used = asdict(bm25.config)
     path = base / BM25_DIR / "params.npy"
-    stored = layout.load_array(path)
+    stored = load_array(path)
     if stored.shape != (4,):
         raise BundleError(f"{path} must hold [variant, k1, b, epsilon], got shape {stored.shape}")
     built = {

@@ -34,24 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BundleError
-
-# The delta's file names (the same as a base's where both have the file), re-exported for the
-# modules that read and write deltas.
-from .layout import (  # noqa: E402,F401
-    BM25_DIR,
-    CHUNKS_FILE,
-    DF_FILE,
-    DOCUMENTS_FILE,
-    INDEX_FILE,
-    METADATA_FILE,
-    NEW_TERMS_FILE,
-    SENTENCES_DIR,
-    TOKEN_OFFSETS_FILE,
-    TOKENS_FILE,
-    TOMBSTONES_FILE,
-    VECTORS_FILE,
-)
-
+from .layout import BM25_DIR, DF_FILE, NEW_TERMS_FILE
 
 @dataclass(frozen=True)
 class DeltaSection:

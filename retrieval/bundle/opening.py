@@ -11,7 +11,8 @@ import numpy as np
 from ..config import IndexConfig
 from ..errors import BundleError
 from ..search.filters import MetadataIndex, read_metadata_table
-from . import delta as layout
+from . import layout
+from .delta import DeltaSection, live_ids, load_array, open_bm25
 from .layout import BM25_DIR, METADATA_FILE
 
 
@@ -47,7 +48,7 @@ def open_version(
     from .consistency import check_values, counts_of
 
     counts_of(manifest, root)  # integers, before any is used to size or open a part
-    section = layout.DeltaSection.parse(manifest["delta"]) if manifest.get("delta") else None
+    section = DeltaSection.parse(manifest["delta"]) if manifest.get("delta") else None
     base = base_dir(root, manifest)
     parts = _open_parts(root, manifest, config, base, section, embedder, store_dsn)
     try:
@@ -64,7 +65,7 @@ def _open_parts(
     manifest: dict[str, Any],
     config: IndexConfig,
     base: Path,
-    section: layout.DeltaSection | None,
+    section: DeltaSection | None,
     embedder: Any,
     store_dsn: str | None,
 ) -> VersionParts:
@@ -96,14 +97,14 @@ def _open_parts(
         )
         if len(store) != section.total_chunks:
             raise BundleError(f"{delta} holds {len(store.delta)} added chunks, the manifest says {section.chunks}")
-    tombstones = layout.load_array(delta / layout.TOMBSTONES_FILE, mmap=False)
+    tombstones = load_array(delta / layout.TOMBSTONES_FILE, mmap=False)
     if tombstones.dtype != np.int64 or len(tombstones) != section.tombstones:
         raise BundleError(f"{delta / layout.TOMBSTONES_FILE} does not match the manifest")
-    live = layout.live_ids(section.total_chunks, tombstones)
+    live = live_ids(section.total_chunks, tombstones)
     metadata = MetadataIndex(_metadata_loader(base, delta, manifest), store.all_doc_ids, live=live)
     return VersionParts(
         store=store,
-        bm25=layout.open_bm25(base, delta, section),
+        bm25=open_bm25(base, delta, section),
         dense=_open_dense(base, delta, manifest, config, embedder),
         live=live,
         metadata=metadata,
@@ -120,7 +121,7 @@ def _open_dense(base: Path, delta: Path | None, manifest: dict[str, Any], config
     return dense_index.open_dense(base, manifest["dense"], config.embedding, embedder, delta_dir=delta)
 
 
-def _open_sentences(base: Path, delta: tuple[Path, layout.DeltaSection] | None, manifest: dict[str, Any], n_base: int) -> Any:
+def _open_sentences(base: Path, delta: tuple[Path, DeltaSection] | None, manifest: dict[str, Any], n_base: int) -> Any:
     if not manifest.get("sentences"):
         return None
     from ..context.sentence_index import SentenceIndex

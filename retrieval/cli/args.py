@@ -22,29 +22,27 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def non_negative_int(text: str) -> int:
+def _int_at_least(text: str, minimum: int, not_int: str, too_small: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+        raise argparse.ArgumentTypeError(f"expected {not_int}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {too_small}, got {value}")
     return value
+
+
+def non_negative_int(text: str) -> int:
+    return _int_at_least(text, 0, "an integer", "an integer >= 0")
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+    return _int_at_least(text, 1, "a positive integer", "a positive integer")
 
 
 def search_k(text: str) -> int:
     """``-k`` of every command that searches: what ``Engine.search`` accepts (1..MAX_K)."""
-    from ..engine import MAX_K  # only when -k is given; the command imports the engine anyway
+    from ..bundle.view import MAX_K  # only when -k is given; the command imports it anyway
 
     value = positive_int(text)
     if value > MAX_K:

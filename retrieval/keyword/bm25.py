@@ -47,7 +47,7 @@ class BM25Builder:
 
         index = BM25Index.build(
             np.frombuffer(self._offsets, dtype=np.uint64),
-            np.frombuffer(self._ids, dtype=np.uint32) if len(self._ids) else np.zeros(0, dtype=np.uint32),
+            np.frombuffer(self._ids, dtype=np.uint32),
             len(self.vocabulary),
             variant=self.config.variant,
             k1=self.config.k1,
@@ -158,5 +158,5 @@ def load_index_arrays(directory: Path, mmap: bool = True) -> dict[str, np.ndarra
 def save_index_arrays(index, directory: Path) -> None:
     """Save a native index's arrays as ``.npy`` files (what ``load_index_arrays`` reads)."""
     directory.mkdir(parents=True, exist_ok=True)
-    for name, array in index.arrays().items():
-        np.save(directory / f"{name}.npy", np.asarray(array), allow_pickle=False)
+    for name, values in index.arrays().items():
+        np.save(directory / f"{name}.npy", np.asarray(values), allow_pickle=False)

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from ..bundle.layout import METADATA_FILE  # noqa: F401 - re-exported: the writers name the file by it
+from ..bundle.layout import METADATA_FILE
 from ..errors import BundleError, QueryError
 
 CACHE_SIZE = 256  # distinct filters whose allowed chunk ids an opened engine remembers

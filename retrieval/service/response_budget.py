@@ -53,13 +53,12 @@ class ResponseBudget:
 
     async def hit_bytes(self) -> float:
         """The mean bytes of one hit of the current bundle version (measured off the event loop)."""
-        version = self.engine.version
-        if self._measured is None or self._measured[0] != version:
-            self._measured = (version, await asyncio.to_thread(self._measure))
+        view = self.engine.view()  # the version and the chunks measured belong together
+        if self._measured is None or self._measured[0] != view.version:
+            self._measured = (view.version, await asyncio.to_thread(self._measure, view.store))
         return self._measured[1]
 
-    def _measure(self) -> float:
-        store = self.engine.store
+    def _measure(self, store: Any) -> float:
         n = len(store)
         if n == 0:
             return 0.0

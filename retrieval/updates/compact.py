@@ -20,12 +20,12 @@ import numpy as np
 
 from .. import bundle
 from ..config import IndexConfig
-from .documents import DOCUMENTS_FILE, BaseDocumentsWriter, base_documents, read_delta_documents
-from ..bundle.layout import BM25_DIR, METADATA_FILE
+from .documents import BaseDocumentsWriter, base_documents, read_delta_documents
+from ..bundle.layout import BM25_DIR, DOCUMENTS_FILE, METADATA_FILE
 from ..bundle.opening import base_dir, open_version
 from .retire import RETIRED, drop_retired, retired_by
 from .updater import UpdateReport, _embedder_of, version_of
-from ..bundle import delta as layout
+from ..bundle import layout
 
 FETCH_BATCH = 4096  # chunks read from the store per round trip while rewriting
 

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..bundle.layout import DOCUMENTS_FILE  # noqa: F401 - re-exported for the writers
+from ..bundle.layout import DOCUMENTS_FILE
 from ..errors import BundleError
 
 NO_HASH = ""  # bundles built before hashes were stored: every upsert counts as a change

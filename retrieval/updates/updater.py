@@ -25,7 +25,8 @@ from .. import bundle
 from ..config import IndexConfig
 from ..errors import CorpusError
 from ..types import Chunk, Document
-from ..bundle import delta as layout
+from ..bundle import layout
+from ..bundle.delta import DeltaSection, load_array
 from .documents import DocState, base_documents, read_delta_documents, write_delta_documents
 from ..bundle.opening import VersionParts, base_chunk_count, base_dir, open_version
 from .retire import RETIRED, drop_retired
@@ -152,7 +153,7 @@ class _Update:
         self.embedder = self.parts.dense.embedder.embedder if self.parts.dense is not None else None
         self.base = base_dir(root, manifest)
         self.n_base = base_chunk_count(manifest)
-        self.section = layout.DeltaSection.parse(manifest["delta"]) if manifest.get("delta") else None
+        self.section = DeltaSection.parse(manifest["delta"]) if manifest.get("delta") else None
         self.delta_dir = root / self.section.dir if self.section else None
         self.postgres = (manifest.get("store") or {}).get("kind") == "postgres"
         self._load_state()
@@ -181,11 +182,11 @@ class _Update:
         else:
             d = self.delta_dir
             assert d is not None
-            self.df = np.array(layout.load_array(d / layout.DF_FILE, mmap=False), dtype=np.int64)
+            self.df = np.array(load_array(d / layout.DF_FILE, mmap=False), dtype=np.int64)
             self.live_docs, self.live_tokens = self.section.live_docs, self.section.live_tokens
-            self.tombstones = np.array(layout.load_array(d / layout.TOMBSTONES_FILE, mmap=False), dtype=np.int64)
-            self.token_offsets = np.array(layout.load_array(d / layout.TOKEN_OFFSETS_FILE, mmap=False), dtype=np.uint64)
-            self.tokens = np.array(layout.load_array(d / layout.TOKENS_FILE, mmap=False), dtype=np.uint32)
+            self.tombstones = np.array(load_array(d / layout.TOMBSTONES_FILE, mmap=False), dtype=np.int64)
+            self.token_offsets = np.array(load_array(d / layout.TOKEN_OFFSETS_FILE, mmap=False), dtype=np.uint64)
+            self.tokens = np.array(load_array(d / layout.TOKENS_FILE, mmap=False), dtype=np.uint32)
             self.touched = read_delta_documents(d / layout.DOCUMENTS_FILE)
             self.docs.update(self.touched)
         self.n_total = self.n_base + (self.section.chunks if self.section else 0)
@@ -353,7 +354,7 @@ class _Update:
                 t0 = time.perf_counter()
                 sentences = self._write_sentences(out / layout.SENTENCES_DIR)
                 self.stages["sentences"] = time.perf_counter() - t0
-        return layout.DeltaSection(
+        return DeltaSection(
             dir="",
             base_chunks=self.n_base,
             chunks=n_delta,
