@@ -1,13 +1,15 @@
-"""Peak RSS and wall time of keyword-only builds of a large synthetic corpus.
+"""Peak RSS and wall time of index builds of a large synthetic corpus (keyword-only by default).
 
-    .venv/bin/python benchmarks/build_memory.py --documents 100000 [--baseline-cli CMD] [--json]
+    .venv/bin/python benchmarks/build_memory.py --documents 100000 [--dense] [--baseline-cli CMD] [--json]
 
 The corpus is made by resampling sentences of ../shared/data (SciFact abstracts and SQuAD
 paragraphs), seeded: each document takes 4-14 random sentences and a title from the first words of
 another. Its vocabulary is bounded by the source sentences, so posting lists are longer than a
 natural corpus of the same size would have (the pessimistic case).
 
-Each build runs `retrieval index CORPUS --out DIR --no-dense --json` in a child process; the peak
+Each build runs `retrieval index CORPUS --out DIR --no-dense --json` in a child process (with
+``--dense``: without ``--no-dense``, so chunks and their sentences are embedded with the offline
+model and the vector index is built; slow on CPU, ~25k documents is a sensible size); the peak
 RSS is the child's (``ru_maxrss`` from ``wait4``), the bundle's size is what it holds on disk. With
 ``--baseline-cli``, the same build also runs with another command line for the CLI (e.g. an older
 checkout's), alternating, so both are measured in the same run.
@@ -55,10 +57,10 @@ def write_corpus(path: Path, documents: int, seed: int = 0) -> None:
             out.write(json.dumps({"_id": f"d{i}", "title": title, "text": text}) + "\n")
 
 
-def build(cli: list[str], corpus: Path, out: Path) -> dict[str, float]:
-    """One keyword-only build in a child process: its wall time, peak RSS and bundle size."""
+def build(cli: list[str], corpus: Path, out: Path, dense: bool = False) -> dict[str, float]:
+    """One build (keyword-only unless ``dense``) in a child process: its wall time, peak RSS and bundle size."""
     shutil.rmtree(out, ignore_errors=True)
-    command = [*cli, "index", str(corpus), "--out", str(out), "--no-dense", "--json"]
+    command = [*cli, "index", str(corpus), "--out", str(out), *([] if dense else ["--no-dense"]), "--json"]
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     _, status, usage = os.wait4(child.pid, 0)
@@ -84,6 +86,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--documents", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dense", action="store_true", help="build the dense index and sentence index too")
     parser.add_argument("--baseline-cli", help="the CLI of the code to compare against, e.g. 'python /old/run_cli.py'")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--workdir", help="where the corpus and bundles go (default: a temporary directory)")
@@ -100,11 +103,12 @@ def main() -> int:
     for _ in range(args.repeats):
         for name in runs:
             cli = [sys.executable, "-m", "retrieval.cli"] if name == "ours" else shlex.split(args.baseline_cli)
-            runs[name].append(build(cli, corpus, work / f"bundle-{name}"))
+            runs[name].append(build(cli, corpus, work / f"bundle-{name}", args.dense))
             print(f"{name}: {runs[name][-1]}", file=sys.stderr)
     result = {
         "documents": args.documents,
         "seed": args.seed,
+        "dense": args.dense,
         "corpus_mb": round(corpus.stat().st_size / 2**20, 1),
         "runs": runs,
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},

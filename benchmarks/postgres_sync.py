@@ -148,7 +148,7 @@ def main() -> None:
         sql = "SELECT id, title, text, updated_at FROM scifact"
         full_s, fresh = timed(lambda: Engine.build(PostgresCorpus(cluster.dsn, sql), work / "full", IndexConfig()))
         result["full_build_s"] = round(full_s, 2)
-        result["full_build_stages_s"] = fresh.manifest["build_stages_s"]
+        result["full_build_stages_s"] = fresh.manifest.build_stages_s
         fresh_ndcg = eval_modes(fresh, queries, qrels)
         result["fresh_ndcg@10"] = fresh_ndcg
 

@@ -8,6 +8,7 @@ machine would use for queries: mixing them would silently return garbage.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -46,8 +47,8 @@ def embed_all(embedder: Any, texts: Iterable[str]) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
 
-def build_dense(directory: Path, vectors: np.ndarray, embedder: Any, config: VectorConfig) -> dict[str, Any]:
-    """Write the index and the vectors; return the manifest's ``dense`` section."""
+def index_vectors(directory: Path, vectors: np.ndarray, embedder: Any, config: VectorConfig) -> dict[str, Any]:
+    """Build and save the vector index of ``vectors`` (row == chunk id); return the ``dense`` section."""
     from .vector import create_index
 
     n = len(vectors)
@@ -57,7 +58,6 @@ def build_dense(directory: Path, vectors: np.ndarray, embedder: Any, config: Vec
     index = create_index(kind, vectors.shape[1], n, metric="ip", **config.params)
     index.build(vectors, ids=np.arange(n, dtype=np.int64))
     index.save(directory / INDEX_FILE)
-    np.save(directory / VECTORS_FILE, vectors, allow_pickle=False)
     return {
         "embedder": embedder.describe(),
         "vector_index": index.describe(),
@@ -67,6 +67,71 @@ def build_dense(directory: Path, vectors: np.ndarray, embedder: Any, config: Vec
         "dim": int(vectors.shape[1]),
         "metric": "ip",
     }
+
+
+class VectorWriter:
+    """Chunk vectors written to ``vectors.npy`` as chunks arrive, then indexed (``close``).
+
+    ``add_text`` embeds texts ``WINDOW`` at a time (the windows ``embed_all`` uses, so the vectors
+    are identical to embedding every text at the end); ``add_vector`` takes a chunk's existing
+    vector (compaction). Rows go to disk a window at a time; the index is built from the file,
+    memory-mapped, so no list of texts or vectors lives for the whole build.
+    """
+
+    def __init__(self, directory: Path, embedder: Any, dim: int | None = None) -> None:
+        from .context.sentence_index import NpyAppender
+
+        self.directory = Path(directory)
+        self.embedder = embedder
+        self.dim = int(dim if dim is not None else embedder.dim)
+        self._out = NpyAppender(self.directory / VECTORS_FILE, np.float32, (self.dim,))
+        self._texts: list[str] = []  # waiting for their window's embedding call
+        self._rows: list[np.ndarray] = []  # given vectors waiting to be written
+        self.embed_seconds = 0.0
+        self.index_seconds = 0.0  # writing the last rows and building the index
+
+    def add_text(self, text: str) -> None:
+        if self._rows:
+            self._write_rows()
+        self._texts.append(text)
+        if len(self._texts) >= WINDOW:
+            self._embed_texts()
+
+    def add_vector(self, vector: Any) -> None:
+        if self._texts:
+            self._embed_texts()
+        self._rows.append(vector)
+        if len(self._rows) >= WINDOW:
+            self._write_rows()
+
+    def close(self, config: VectorConfig) -> dict[str, Any]:
+        """Finish ``vectors.npy`` and build the index over it; return the ``dense`` section."""
+        self._embed_texts()
+        t0 = time.perf_counter()
+        self._write_rows()
+        self._out.close()
+        vectors = np.load(self.directory / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
+        try:
+            return index_vectors(self.directory, vectors, self.embedder, config)
+        finally:
+            del vectors  # unmapped once the index holds its own copy
+            self.index_seconds = time.perf_counter() - t0
+
+    def abort(self) -> None:
+        self._texts, self._rows = [], []
+        self._out.abort()
+
+    def _embed_texts(self) -> None:
+        if self._texts:
+            t0 = time.perf_counter()
+            self._out.append(self.embedder.embed(self._texts))
+            self._texts = []
+            self.embed_seconds += time.perf_counter() - t0
+
+    def _write_rows(self) -> None:
+        if self._rows:
+            self._out.append(np.stack(self._rows))
+            self._rows = []
 
 
 def open_dense(

@@ -15,7 +15,6 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
@@ -24,24 +23,25 @@ import numpy as np
 from . import bundle
 from .config import IndexConfig
 from .errors import ConfigError, CorpusError
-from .keyword import BM25, BM25Builder
+from .keyword import BM25
 from .search import Planner
 from .search.filters import FilterSpec, MetadataIndex, MetadataWriter
 from .ingest.content_hash import document_hash
+from .ingest.corpus import Corpus, describe, sync_section
 from .stores import ChunkStore, make_chunk_writer
-from .updates.documents import BaseDocumentsWriter
-from .updates.retire import drop_sections, stores_of
+from .bundle.documents import BaseDocumentsWriter
+from .updates.retire import drop_replaced, stores_of
 from .text import Analyzer
 from .types import Document, SearchResult
-from .bundle.layout import BM25_DIR, DOCUMENTS_FILE, METADATA_FILE
-from .bundle.view import BundleView, Filters, manifest_digest
+from .bundle.layout import DOCUMENTS_FILE, METADATA_FILE
+from .bundle.manifest import Manifest
+from .bundle.view import BundleView, Filters, open_version
 
 if TYPE_CHECKING:
     from .updates.updater import UpdateReport
 
 STORE_CLOSE_GRACE_S = 60.0  # a replaced chunk store stays open this long for searches still using it
 
-Corpus = str | Path | Iterable[Document]
 LOG = logging.getLogger(__name__)
 
 
@@ -62,7 +62,7 @@ class Engine:
         return self._view
 
     @property
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self) -> Manifest:
         return self._view.manifest
 
     @property
@@ -122,7 +122,7 @@ class Engine:
         ``store_schema``) instead of the bundle's ``chunks.parquet``.
         """
         from . import dense_index
-        from .context.sentence_index import SENTENCES_DIR, SentenceIndexBuilder
+        from .bundle.writer import BaseWriter
         from .ingest import Chunker
         from .ingest.prefetch import prefetch
         from .text import TokenCounter
@@ -134,89 +134,75 @@ class Engine:
         counter = TokenCounter()
         chunker = Chunker(config.chunker, counter)
         embedder = dense_index.make_embedder(config.embedding) if config.dense else None
-        embed_texts: list[str] = []
-        sentences = SentenceIndexBuilder() if embedder is not None and config.sentences else None
         writer: Any = None
+        base: BaseWriter | None = None
         replaced = stores_of(path) if overwrite else []  # PostgreSQL rows the old bundle used
         try:
             with bundle.writing(path, overwrite=overwrite) as tmp:
                 writer, store_section = make_chunk_writer(tmp, store, schema=store_schema, bundle=uuid.uuid4().hex)
-                builder = BM25Builder(analyzer, config.bm25)
+                # Every chunk fans out to the store, BM25, its vector and its sentences as it arrives.
+                base = BaseWriter(
+                    tmp,
+                    config,
+                    analyzer=analyzer,
+                    bm25_config=config.bm25,
+                    chunk_writer=writer,
+                    store_section=store_section,
+                    embedder=embedder,
+                    sentences=embedder is not None and config.sentences,
+                )
                 metadata = MetadataWriter(tmp / METADATA_FILE)
                 hashes = BaseDocumentsWriter(tmp / DOCUMENTS_FILE)
                 docs = _UniqueDocuments(_open_corpus(corpus), metadata, hashes)
                 t0 = time.perf_counter()
                 with _progress(progress, _count_hint(corpus)) as bar:
-                    # Chunking (tokenizer-bound, GIL released) overlaps with analysis and writing.
+                    # Chunking (tokenizer-bound, GIL released) overlaps with analysis, embedding and writing.
                     for chunk in prefetch(chunker.chunk_many(_ticking(docs, bar))):
-                        writer.add(chunk)
-                        # Title and text joined by whitespace: the sequence the chunk budget counted.
-                        text = f"{chunk.title}\n{chunk.text}" if config.chunker.include_title else chunk.text
-                        builder.add(text)
-                        if embedder is not None:
-                            embed_texts.append(text)
-                        if sentences is not None:
-                            sentences.add(chunk.text, chunk.title if config.chunker.include_title else "")
-                n_chunks = writer.close()
+                        base.add(chunk)
                 metadata_section = metadata.close()
                 hashes.close()
-                stages["read_chunk_analyze_s"] = time.perf_counter() - t0
-                if n_chunks == 0:
-                    raise CorpusError(f"corpus {_describe(corpus)} has no documents with text to index")
-                if len(builder.vocabulary) == 0:  # an empty keyword index would answer every query with nothing
+                stages["read_chunk_analyze_s"] = time.perf_counter() - t0 - sum(base.stages.values())
+                if base.count == 0:
+                    raise CorpusError(f"corpus {describe(corpus)} has no documents with text to index")
+                if base.terms == 0:  # an empty keyword index would answer every query with nothing
                     raise ConfigError(
-                        f"the analyzer found no terms in any of the {n_chunks} chunks of {_describe(corpus)}: "
+                        f"the analyzer found no terms in any of the {base.count} chunks of {describe(corpus)}: "
                         f"check analyzer.token_pattern ({config.analyzer.token_pattern!r}), analyzer.stopwords "
                         "and analyzer.stemmer"
                     )
-                t0 = time.perf_counter()
-                bm25 = builder.build()
-                bm25.save(tmp / BM25_DIR)
-                stages["bm25_s"] = time.perf_counter() - t0
-                dense = None
-                if embedder is not None:
-                    t0 = time.perf_counter()
-                    vectors = dense_index.embed_all(embedder, _progress_iter(embed_texts, progress, "embedding"))
-                    stages["embed_s"] = time.perf_counter() - t0
-                    t0 = time.perf_counter()
-                    dense = dense_index.build_dense(tmp, vectors, embedder, config.vector)
-                    stages["vector_index_s"] = time.perf_counter() - t0
-                sentences_section = None
-                if sentences is not None:
-                    t0 = time.perf_counter()
-                    sentences_section = sentences.write(tmp / SENTENCES_DIR, embedder)
-                    stages["sentences_s"] = time.perf_counter() - t0
+                written = base.finish()
+                stages.update(written.stages)
+                sections = written.sections
+                del written  # the BM25 index: its statistics are in the sections
                 bundle.write_manifest(
                     tmp,
                     {
                         "config": config.to_dict(),
                         "analyzer": analyzer.describe(),
                         "tokenizer": {"model_id": counter.model_id, "sha256": counter.fingerprint},
-                        "bm25": {**asdict(config.bm25), "avgdl": float(bm25.index.avgdl)},
-                        "counts": {
-                            "documents": docs.count,
-                            "chunks": n_chunks,
-                            "terms": len(bm25.vocabulary),
-                            "postings": int(bm25.index.total_postings),
-                        },
-                        "dense": dense,
-                        "store": store_section,
+                        "bm25": sections["bm25"],
+                        "counts": {"documents": docs.count, **sections["counts"]},
+                        "dense": sections["dense"],
+                        "store": sections["store"],
                         "metadata": metadata_section,
-                        "sentences": sentences_section,
-                        "source": _describe(corpus),
+                        "sentences": sections["sentences"],
+                        "source": describe(corpus),
                         # A PostgreSQL query and its watermark (largest updated_at): where `retrieval sync` starts.
-                        "sync": corpus.sync_section() if hasattr(corpus, "sync_section") else None,
+                        "sync": sync_section(corpus),
                         "build_seconds": round(time.perf_counter() - started, 3),
                         "build_stages_s": {k: round(v, 3) for k, v in stages.items()},
                     },
                 )
         except BaseException:
+            if base is not None:  # its open vector and sentence files
+                with contextlib.suppress(Exception):
+                    base.abort()
             if writer is not None:  # chunk rows written to PostgreSQL under the new, unreferenced key
                 with contextlib.suppress(Exception):
                     writer.abort()
             raise
         if replaced:
-            drop_sections([s for s in replaced if s != store_section], store)
+            drop_replaced(replaced, store_section, store)
         # Just written and hashed: skip re-verifying, and keep the embedder already loaded.
         return cls._open(Path(path), verify=False, faiss_threads=1, embedder=embedder, store_dsn=store)
 
@@ -265,24 +251,13 @@ class Engine:
         embedding_threads: int | None = None,
         store_dsn: str | None = None,
     ) -> "Engine":
-        from .config import IndexConfig
-        from .bundle.opening import open_version
-
-        manifest = bundle.read_manifest(root, verify=verify)
-        config = IndexConfig.from_dict(manifest.get("config", {}))
-        if embedding_threads is not None:
-            config = dataclasses.replace(config, embedding=dataclasses.replace(config.embedding, threads=embedding_threads))
-        parts = open_version(root, manifest, config, embedder=embedder, store_dsn=store_dsn)
-        if parts.dense is not None and faiss_threads is not None:
+        view = open_version(
+            root, verify=verify, embedder=embedder, embedding_threads=embedding_threads, store_dsn=store_dsn
+        )
+        if view.planner.dense is not None and faiss_threads is not None:
             from .vector import set_num_threads
 
             set_num_threads(faiss_threads)
-        metadata = parts.metadata
-        if metadata is None:  # bundles from before metadata was stored: filtering them raises QueryError
-            section = manifest.get("metadata")
-            metadata = MetadataIndex(root / METADATA_FILE if section else None, parts.store.all_doc_ids, live=parts.live)
-        planner = Planner(parts.bm25, parts.dense, config.search)
-        view = BundleView.create(manifest, planner, parts.store, metadata, parts.live, parts.tombstones, parts.sentences)
         return cls(root, view, store_dsn)
 
     def close(self) -> None:
@@ -291,9 +266,7 @@ class Engine:
             timer.cancel()
             store.close()
         self._retiring = []
-        close = getattr(self.store, "close", None)
-        if close is not None:
-            close()
+        self.store.close()
 
     def __enter__(self) -> "Engine":
         return self
@@ -304,7 +277,7 @@ class Engine:
     @property
     def counts(self) -> dict[str, int]:
         """Live documents and chunks, terms and postings of the current version."""
-        return dict(self.manifest["counts"])
+        return dataclasses.asdict(self.manifest.counts)
 
     # -- updating -------------------------------------------------------------------------
 
@@ -347,7 +320,7 @@ class Engine:
         """
         try:
             on_disk = bundle.read_manifest(self.path, verify=False)
-            if manifest_digest(on_disk) == self.version:
+            if on_disk.digest == self.version:
                 self._refresh_failure = None
                 return False
             self._reload()
@@ -371,7 +344,7 @@ class Engine:
         )
         old_store = self.store
         self._view = fresh._view  # the switch: one assignment
-        if old_store is not self.store and hasattr(old_store, "close"):
+        if old_store is not self.store:
             # Searches that began on the old version may still read from it: close it later
             # (or at close(), whichever comes first).
             timer = threading.Timer(STORE_CLOSE_GRACE_S, old_store.close)
@@ -499,13 +472,6 @@ def _count_hint(corpus: Corpus) -> int | None:
     return None
 
 
-def _describe(corpus: Corpus) -> str:
-    describe = getattr(corpus, "describe", None)  # e.g. a PostgreSQL query, password left out
-    if callable(describe):
-        return str(describe())
-    return str(corpus) if isinstance(corpus, (str, Path)) else "<documents>"
-
-
 class _NoBar:
     def update(self, n: int = 1) -> None:
         pass
@@ -523,14 +489,6 @@ def _progress(enabled: bool, total: int | None):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="doc", desc="indexing", leave=False)
-
-
-def _progress_iter(items: list[str], enabled: bool, desc: str) -> Iterable[str]:
-    if not enabled:
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, unit="chunk", desc=desc, leave=False)
 
 
 def _ticking(docs: Iterable[Document], bar) -> Iterator[Document]:

@@ -1,6 +1,7 @@
 """The compiled BM25 core (``retrieval._native``) and plain numpy references for it.
 
-``BM25Index`` is re-exported from the C++ extension. The two ``*_reference`` functions below are
+``BM25Index`` and ``PostingsAccumulator`` (which builds one from documents added in batches) are
+re-exported from the C++ extension. The two ``*_reference`` functions below are
 deliberately slow and simple: tests compare the native index against them exactly (same doubles,
 same order), the way bm25s is tested against rank_bm25. They follow rank_bm25's arithmetic
 operation by operation, so the ``okapi`` variant equals ``rank_bm25.BM25Okapi`` bit for bit when
@@ -21,14 +22,14 @@ import numpy as np
 from .keyword.variants import variant_names
 
 try:
-    from ._native import BM25Index
+    from ._native import BM25Index, PostingsAccumulator
 except ImportError as exc:  # pragma: no cover - exercised only on a broken install
     raise ImportError(
         "retrieval._native (the C++ BM25 core) is not built or failed to load: "
         f"{exc}. Build it with `make test` or `pip install -e .` from the project root."
     ) from exc
 
-__all__ = ["BM25Index", "bm25_scores_reference", "topk_reference"]
+__all__ = ["BM25Index", "PostingsAccumulator", "bm25_scores_reference", "topk_reference"]
 
 
 def _idf_table(df: Counter, n_docs: int, variant: str, epsilon: float) -> dict[int, float]:

@@ -7,10 +7,12 @@
 #include <cstdint>
 #include <iterator>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "retrieval/accumulate.hpp"
 #include "retrieval/index.hpp"
 #include "retrieval/parallel.hpp"
 
@@ -105,6 +107,41 @@ PyIndex build(py::object doc_offsets, py::object tokens, long long vocab_size, c
         out.core = BM25Index::build(offsets_view, tokens_view, static_cast<std::uint64_t>(vocab_size), params, threads);
     }
     return out;
+}
+
+// add_batch and finish run without the GIL; the mutex keeps calls from two threads apart.
+struct PyAccumulator {
+    PostingsAccumulator core;
+    std::mutex mutex;
+};
+
+void add_batch(PyAccumulator& self, py::object doc_offsets, py::object tokens) {
+    const auto offsets_view = view_1d<std::uint64_t>(doc_offsets, "doc_offsets");
+    const auto tokens_view = view_1d<std::uint32_t>(tokens, "tokens");
+    py::gil_scoped_release nogil;
+    std::lock_guard<std::mutex> lock(self.mutex);
+    self.core.add_batch(offsets_view, tokens_view);
+}
+
+PyIndex finish(PyAccumulator& self, long long vocab_size, const std::string& variant, double k1, double b,
+               double epsilon, long long n_threads) {
+    if (vocab_size < 0) throw py::value_error("vocab_size must be >= 0");
+    const Params params{parse_variant(variant), k1, b, epsilon};
+    const unsigned threads = checked_threads(n_threads);
+    PyIndex out;
+    {
+        py::gil_scoped_release nogil;
+        std::lock_guard<std::mutex> lock(self.mutex);
+        out.core = BM25Index::finish(self.core, static_cast<std::uint64_t>(vocab_size), params, threads);
+    }
+    return out;
+}
+
+// A counter of the accumulator, read while no add_batch or finish runs.
+template <std::uint64_t (PostingsAccumulator::*Get)() const>
+std::uint64_t counter(PyAccumulator& self) {
+    std::lock_guard<std::mutex> lock(self.mutex);
+    return (self.core.*Get)();
 }
 
 // A count in the stats dict: a Python or numpy integer >= 0.
@@ -269,6 +306,27 @@ PYBIND11_MODULE(_native, m) {
             PyErr_SetString(PyExc_ValueError, e.what());
         }
     });
+
+    py::class_<PyAccumulator>(m, "PostingsAccumulator",
+                              "Builds a BM25Index from documents added in batches, in memory that grows with "
+                              "the compressed postings rather than with the token ids.")
+        .def(py::init<>())
+        .def("add_batch", &add_batch, py::arg("doc_offsets"), py::arg("tokens"),
+             "Append documents: doc d of the batch has token ids tokens[doc_offsets[d]:doc_offsets[d+1]] "
+             "(doc_offsets uint64 [n+1], tokens uint32); they are numbered after those already added. "
+             "Any id is allowed: the vocabulary grows to the largest. A rejected batch adds nothing.")
+        .def("finish", &finish, py::arg("vocab_size"), py::arg("variant") = "lucene", py::arg("k1") = 1.5,
+             py::arg("b") = 0.75, py::arg("epsilon") = 0.25, py::arg("n_threads") = 1,
+             "The BM25Index of every document added, identical to BM25Index.build over them; vocab_size "
+             "must exceed every id. Empties the accumulator: using it again raises RuntimeError.")
+        .def_property_readonly("n_docs", &counter<&PostingsAccumulator::n_docs>)
+        .def_property_readonly("vocab_size", &counter<&PostingsAccumulator::vocab_size>,
+                               "1 + the largest id added (0 before any).")
+        .def_property_readonly("total_tokens", &counter<&PostingsAccumulator::total_tokens>)
+        .def_property_readonly("stream_bytes", &counter<&PostingsAccumulator::stream_bytes>,
+                               "Bytes of the encoded postings so far.")
+        .def_property_readonly("arena_bytes", &counter<&PostingsAccumulator::arena_bytes>,
+                               "Bytes of the arena segments holding them (headers and free room included).");
 
     py::class_<PyIndex>(m, "BM25Index",
                         "A BM25 index over token ids 0..vocab_size-1. Create it with build() or from_arrays().")

@@ -50,24 +50,30 @@ std::uint64_t block_bytes(const std::uint32_t* docs, const std::uint32_t* tfs, s
 
 }  // namespace
 
-BuiltPostings build_postings(ArrayView<std::uint64_t> doc_offsets, ArrayView<std::uint32_t> tokens,
-                             std::uint64_t vocab_size, unsigned n_threads) {
-    const std::size_t n_docs = doc_offsets.size - 1;
+void check_doc_count(std::uint64_t n_docs) {
     if (n_docs >= kEndDoc) {
         throw std::invalid_argument("too many documents: at most " + std::to_string(kEndDoc - 1) +
                                     " per index; split the corpus");
     }
+}
+
+std::uint32_t checked_doc_length(ArrayView<std::uint64_t> offsets, std::size_t d, std::uint64_t doc_id) {
+    const std::uint64_t len = offsets[d + 1] - offsets[d];
+    if (len > 0xFFFFFFFFull) {
+        throw std::invalid_argument("document " + std::to_string(doc_id) + " has " + std::to_string(len) +
+                                    " tokens; at most 2**32 - 1 are supported; chunk it");
+    }
+    return static_cast<std::uint32_t>(len);
+}
+
+BuiltPostings build_postings(ArrayView<std::uint64_t> doc_offsets, ArrayView<std::uint32_t> tokens,
+                             std::uint64_t vocab_size, unsigned n_threads) {
+    const std::size_t n_docs = doc_offsets.size - 1;
+    check_doc_count(n_docs);
     BuiltPostings out;
     out.total_tokens = tokens.size;
     out.doc_lengths.resize(n_docs);
-    for (std::size_t d = 0; d < n_docs; ++d) {
-        const std::uint64_t len = doc_offsets[d + 1] - doc_offsets[d];
-        if (len > 0xFFFFFFFFull) {
-            throw std::invalid_argument("document " + std::to_string(d) + " has " + std::to_string(len) +
-                                        " tokens; at most 2**32 - 1 are supported; chunk it");
-        }
-        out.doc_lengths[d] = static_cast<std::uint32_t>(len);
-    }
+    for (std::size_t d = 0; d < n_docs; ++d) out.doc_lengths[d] = checked_doc_length(doc_offsets, d, d);
 
     // 1. Per document (term, tf) pairs, documents split into contiguous ranges per thread.
     const std::size_t n_chunks = std::max<std::size_t>(1, std::min<std::size_t>(n_threads, n_docs));

@@ -2,25 +2,46 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 
+#include "retrieval/accumulate.hpp"
 #include "retrieval/checks.hpp"
 #include "retrieval/scoring.hpp"
 
 namespace retrieval {
 
-std::unique_ptr<BM25Index> BM25Index::build(ArrayView<std::uint64_t> doc_offsets,
-                                            ArrayView<std::uint32_t> tokens, std::uint64_t vocab_size,
-                                            const Params& params, unsigned n_threads) {
-    validate_params(params);
+namespace {
+
+void check_vocab_size(std::uint64_t vocab_size) {
     if (vocab_size > 0x100000000ull) {
         throw std::invalid_argument("vocab_size must be <= 2**32 (token ids are uint32); got " +
                                     std::to_string(vocab_size));
     }
+}
+
+}  // namespace
+
+std::unique_ptr<BM25Index> BM25Index::build(ArrayView<std::uint64_t> doc_offsets,
+                                            ArrayView<std::uint32_t> tokens, std::uint64_t vocab_size,
+                                            const Params& params, unsigned n_threads) {
+    validate_params(params);
+    check_vocab_size(vocab_size);
     check_offsets(doc_offsets, tokens.size, "doc_offsets", "tokens");
     check_ids(tokens, vocab_size, "tokens");
+    return from_postings(build_postings(doc_offsets, tokens, vocab_size, n_threads), params, n_threads);
+}
 
+std::unique_ptr<BM25Index> BM25Index::finish(PostingsAccumulator& acc, std::uint64_t vocab_size,
+                                             const Params& params, unsigned n_threads) {
+    validate_params(params);
+    check_vocab_size(vocab_size);
+    return from_postings(acc.finish(vocab_size), params, n_threads);
+}
+
+std::unique_ptr<BM25Index> BM25Index::from_postings(BuiltPostings postings, const Params& params,
+                                                    unsigned n_threads) {
     std::unique_ptr<BM25Index> index(new BM25Index());
-    index->built_ = std::make_unique<BuiltPostings>(build_postings(doc_offsets, tokens, vocab_size, n_threads));
+    index->built_ = std::make_unique<BuiltPostings>(std::move(postings));
     const BuiltPostings& b = *index->built_;
     index->own_meta_ = {kFormatVersion, kBlockSize, b.total_tokens, b.total_postings};
     IndexArrays& a = index->arrays_;

@@ -285,7 +285,7 @@ def _measure(
             "compressor": asdict(compressor.config),
             "tokenizer": _describe_tokenizer(tokenizer),
             "bundle": str(engine.path),
-            "sentences": engine.manifest.get("sentences", {}).get("count"),
+            "sentences": engine.manifest.sentences.count if engine.manifest.sentences else None,
             "cache_hit_rate": compressor.cache.hits / max(compressor.cache.hits + compressor.cache.misses, 1),
         },
         "environment": _environment(),

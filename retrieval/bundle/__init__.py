@@ -1,11 +1,13 @@
 """The index bundle: its layout, its manifest, writing it atomically, and opening a version of it.
 
-Modules, one concept each: ``layout`` (every file name), ``directory`` (atomic writes, version
+Modules, one concept each: ``layout`` (every file name), ``manifest`` (the typed manifest and
+its reader per format), ``directory`` (atomic writes, version
 commits, garbage collection, reading the manifest), ``integrity`` (the manifest's checksum, the
 files the format requires, safe paths), ``overwrite`` (what a command may replace), ``opening``
 (a version's parts: chunk store, BM25, vectors, sentences, metadata, live set), ``consistency``
-(manifest values checked against the files), ``delta``, ``layers`` and ``segments`` (reading a
-base plus its delta), ``view`` (``BundleView``: one opened version, frozen). What changes a
+(manifest values checked against the files), ``writer`` (the one writer of a base: build and
+compact), ``documents`` (each document's chunks and content hash), ``delta``, ``layers`` and
+``segments`` (reading a base plus its delta), ``view`` (``BundleView``: one opened version, frozen). What changes a
 bundle (upsert, delete, sync, compact) is in ``retrieval.updates``.
 
 Importing this package loads no numpy: the names below are the directory functions, and the
@@ -26,6 +28,7 @@ from .directory import (
     manifest_bytes,
     new_manifest,
     new_version_dir,
+    next_version,
     read_manifest,
     seal_version_dir,
     sha256_file,
@@ -34,12 +37,14 @@ from .directory import (
     writing,
 )
 from .layout import LOCK_FILE, MANIFEST, PREVIOUS_MANIFEST
+from .manifest import Manifest
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "LOCK_FILE",
     "MANIFEST",
+    "Manifest",
     "PREVIOUS_MANIFEST",
     "READABLE_VERSIONS",
     "WRITER_KEYS",
@@ -50,6 +55,7 @@ __all__ = [
     "manifest_bytes",
     "new_manifest",
     "new_version_dir",
+    "next_version",
     "read_manifest",
     "seal_version_dir",
     "sha256_file",

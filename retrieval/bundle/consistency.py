@@ -21,18 +21,17 @@ import numpy as np
 from ..config import IndexConfig
 from ..errors import BundleError, ConfigError
 from . import layout
-from .delta import DeltaSection, load_array
+from .delta import load_array
 from .layout import BM25_DIR, DOCUMENTS_FILE, METADATA_FILE
+from .manifest import Counts, DeltaSection, Manifest, TokenizerSection
 
 BM25_VARIANT_CODES = {0.0: "lucene", 1.0: "okapi"}  # params.npy[0], as the native index stores it
 
 
-def check_values(
-    root: Path, manifest: dict[str, Any], config: IndexConfig, parts: Any, base: Path, section: DeltaSection | None
-) -> None:
+def check_values(root: Path, manifest: Manifest, config: IndexConfig, parts: Any, base: Path) -> None:
     """BundleError naming the first manifest value its version's files contradict, and both values."""
     try:
-        _check_values(root, manifest, config, parts, base, section)
+        _check_values(root, manifest, config, parts, base, manifest.delta)
     except _Contradiction as exc:
         raise BundleError(f"{root / 'manifest.json'}: {exc}: the bundle is inconsistent; rebuild it") from None
 
@@ -42,59 +41,51 @@ class _Contradiction(Exception):
 
 
 def _check_values(
-    root: Path, manifest: dict[str, Any], config: IndexConfig, parts: Any, base: Path, section: DeltaSection | None
+    root: Path, manifest: Manifest, config: IndexConfig, parts: Any, base: Path, section: DeltaSection | None
 ) -> None:
-    counts = counts_of(manifest, root)
+    counts = manifest.counts
     _check_bm25_parameters(manifest, config, parts.bm25, base)
     if section is None:
         _check_base_counts(manifest, counts, parts, base)
-        n_chunks = n_base = counts["chunks"]
+        n_chunks = n_base = counts.chunks
     else:
         _check_delta_counts(counts, parts, base, root / section.dir, section)
         n_chunks, n_base = section.total_chunks, section.base_chunks
-    metadata = manifest.get("metadata")
-    if metadata:
-        _same("metadata.rows", metadata.get("rows"), f"rows of {METADATA_FILE}", _parquet_rows(base / METADATA_FILE))
+    if manifest.metadata:
+        _same("metadata.rows", manifest.metadata.rows, f"rows of {METADATA_FILE}", _parquet_rows(base / METADATA_FILE))
     if parts.dense is not None:
         _check_dense(manifest, parts, n_chunks)
     if parts.sentences is not None:
-        _same("sentences.chunks", manifest["sentences"].get("chunks"), "base chunks", n_base)
+        sentences = manifest.sentences
+        _same("sentences.chunks", sentences.chunks if sentences else None, "base chunks", n_base)
         if section is not None:
-            _same("delta.sentences.chunks", (section.sentences or {}).get("chunks"), "delta chunks", section.chunks)
-    _check_tokenizer(manifest.get("tokenizer"))
+            delta_chunks = section.sentences.chunks if section.sentences else None
+            _same("delta.sentences.chunks", delta_chunks, "delta chunks", section.chunks)
+    _check_tokenizer(manifest.tokenizer)
 
 
-def _check_base_counts(manifest: dict[str, Any], counts: dict[str, int], parts: Any, base: Path) -> None:
+def _check_base_counts(manifest: Manifest, counts: Counts, parts: Any, base: Path) -> None:
     bm25 = parts.bm25
-    _same("counts.chunks", counts["chunks"], "BM25 documents", bm25.n_docs)
-    _same("counts.terms", counts["terms"], "BM25 vocabulary", len(bm25.vocabulary))
-    _same("counts.postings", counts["postings"], "BM25 postings", int(bm25.index.total_postings))
-    _same("counts.documents", counts["documents"], f"rows of {DOCUMENTS_FILE}", _parquet_rows(base / DOCUMENTS_FILE))
-    _close("bm25.avgdl", (manifest.get("bm25") or {}).get("avgdl"), "the BM25 index's", float(bm25.index.avgdl))
+    _same("counts.chunks", counts.chunks, "BM25 documents", bm25.n_docs)
+    _same("counts.terms", counts.terms, "BM25 vocabulary", len(bm25.vocabulary))
+    _same("counts.postings", counts.postings, "BM25 postings", int(bm25.index.total_postings))
+    _same("counts.documents", counts.documents, f"rows of {DOCUMENTS_FILE}", _parquet_rows(base / DOCUMENTS_FILE))
+    _close("bm25.avgdl", manifest.bm25.avgdl, "the BM25 index's", float(bm25.index.avgdl))
 
 
-def _check_delta_counts(counts: dict[str, int], parts: Any, base: Path, delta: Path, section: DeltaSection) -> None:
+def _check_delta_counts(counts: Counts, parts: Any, base: Path, delta: Path, section: DeltaSection) -> None:
     live = section.total_chunks - section.tombstones
-    _same("counts.chunks", counts["chunks"], "live chunks (chunks less tombstones)", live)
+    _same("counts.chunks", counts.chunks, "live chunks (chunks less tombstones)", live)
     _same("delta.bm25_stats.n_docs", section.live_docs, "live chunks", live)
     _same("delta.base_chunks", section.base_chunks, "base BM25 documents", int(parts.bm25.index.base.n_docs))
     _same("delta.base_chunks + delta.chunks", section.total_chunks, "BM25 documents", parts.bm25.n_docs)
     df = load_array(delta / layout.DF_FILE)  # live document frequency of every term
-    _same("counts.terms", counts["terms"], "terms with live documents", int(np.count_nonzero(df)))
-    _same("counts.postings", counts["postings"], "live postings", int(df.sum(dtype=np.uint64)))
-    _same("counts.documents", counts["documents"], "live documents", _live_documents(base, delta))
+    _same("counts.terms", counts.terms, "terms with live documents", int(np.count_nonzero(df)))
+    _same("counts.postings", counts.postings, "live postings", int(df.sum(dtype=np.uint64)))
+    _same("counts.documents", counts.documents, "live documents", _live_documents(base, delta))
 
 
-def counts_of(manifest: dict[str, Any], root: Path) -> dict[str, int]:
-    """The manifest's counts, checked to be integers before any is used to open a file."""
-    counts = manifest.get("counts")
-    keys = ("documents", "chunks", "terms", "postings")
-    if not isinstance(counts, dict) or not all(_is_count(counts.get(k)) for k in keys):
-        raise BundleError(f"{root / 'manifest.json'}: the manifest's counts must hold non-negative integers {', '.join(keys)}, got {counts!r:.120}")
-    return counts
-
-
-def _check_bm25_parameters(manifest: dict[str, Any], config: IndexConfig, bm25: Any, base: Path) -> None:
+def _check_bm25_parameters(manifest: Manifest, config: IndexConfig, bm25: Any, base: Path) -> None:
     """bm25/params.json (what queries score with), the parameters the native index was built
     with (bm25/params.npy), the manifest's ``bm25`` and its config must all agree."""
     used = asdict(bm25.config)
@@ -108,9 +99,7 @@ def _check_bm25_parameters(manifest: dict[str, Any], config: IndexConfig, bm25: 
         "b": float(stored[2]),
         "epsilon": float(stored[3]),
     }
-    recorded = manifest.get("bm25")
-    if not isinstance(recorded, dict):
-        raise _Contradiction(f"the manifest's bm25 section must be an object, got {recorded!r:.80}")
+    recorded = asdict(manifest.bm25)
     for key, value in used.items():
         if value != built.get(key):
             raise _Contradiction(f"{BM25_DIR}/params.json's {key} is {value!r} but the BM25 index was built with {built.get(key)!r}")
@@ -121,24 +110,26 @@ def _check_bm25_parameters(manifest: dict[str, Any], config: IndexConfig, bm25: 
         _same(f"config.analyzer.{key}", value, f"{BM25_DIR}/params.json's", used_analyzer.get(key))
 
 
-def _check_dense(manifest: dict[str, Any], parts: Any, n_chunks: int) -> None:
-    dense = manifest["dense"]
+def _check_dense(manifest: Manifest, parts: Any, n_chunks: int) -> None:
+    dense = manifest.dense
+    if dense is None:
+        raise _Contradiction("the manifest has no dense section but the bundle opened a vector index")
     index = parts.dense.index
-    _same("dense.count", dense.get("count"), "vectors in the index", int(index.ntotal))
-    _same("dense.count", dense.get("count"), "chunks", n_chunks)
-    _same("dense.dim", dense.get("dim"), "the vector index's dimension", int(index.dim))
-    _same("dense.embedder.dim", (dense.get("embedder") or {}).get("dim"), "the vector index's dimension", int(index.dim))
-    sentences = manifest.get("sentences")
+    _same("dense.count", dense.count, "vectors in the index", int(index.ntotal))
+    _same("dense.count", dense.count, "chunks", n_chunks)
+    _same("dense.dim", dense.dim, "the vector index's dimension", int(index.dim))
+    _same("dense.embedder.dim", dense.embedder.get("dim"), "the vector index's dimension", int(index.dim))
+    sentences = manifest.sentences
     if sentences:
-        _same("sentences.dim", sentences.get("dim"), "the vector index's dimension", int(index.dim))
-        fingerprint = (dense.get("embedder") or {}).get("fingerprint")
-        _same("sentences.embedder_fingerprint", sentences.get("embedder_fingerprint"), "the dense embedder's", fingerprint)
+        _same("sentences.dim", sentences.dim, "the vector index's dimension", int(index.dim))
+        fingerprint = dense.embedder.get("fingerprint")
+        _same("sentences.embedder_fingerprint", sentences.embedder_fingerprint, "the dense embedder's", fingerprint)
 
 
-def _check_tokenizer(section: Any) -> None:
+def _check_tokenizer(section: TokenizerSection | None) -> None:
     """The chunking tokenizer the bundle records must be the one updates here would chunk with."""
-    if not isinstance(section, dict) or not isinstance(section.get("sha256"), str):
-        raise _Contradiction(f"the manifest's tokenizer section must name the chunking tokenizer's sha256, got {section!r:.80}")
+    if section is None:
+        raise _Contradiction("the manifest has no tokenizer section naming the chunking tokenizer's sha256")
     from ..text.tokens import default_tokenizer_path
 
     try:
@@ -146,7 +137,7 @@ def _check_tokenizer(section: Any) -> None:
     except ConfigError:  # not installed: nothing here would chunk with another tokenizer
         return
     stat = path.stat()
-    _same("tokenizer.sha256", section["sha256"], f"{path}'s", _sha256_of(str(path), stat.st_size, stat.st_mtime_ns))
+    _same("tokenizer.sha256", section.sha256, f"{path}'s", _sha256_of(str(path), stat.st_size, stat.st_mtime_ns))
 
 
 @functools.lru_cache(maxsize=4)
@@ -189,6 +180,3 @@ def _close(field: str, recorded: Any, what: str, actual: float) -> None:
     if not isinstance(recorded, (int, float)) or isinstance(recorded, bool) or not math.isclose(recorded, actual, rel_tol=1e-9):
         raise _Contradiction(f"the manifest's {field} is {recorded!r} but {what} is {actual!r}")
 
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -1,8 +1,8 @@
 """An update's delta: what a bundle version adds to its base, and how it is read back.
 
-A version is its base (the files a build or a compaction wrote; ``manifest["base"]`` names their
+A version is its base (the files a build or a compaction wrote; ``manifest.base`` names their
 subdirectory, ``""`` for the bundle root) plus at most one delta directory
-(``manifest["delta"]["dir"]``) holding everything changed since that base, cumulatively: each
+(``manifest.delta.dir``) holding everything changed since that base, cumulatively: each
 update writes a new delta from the previous one plus its own changes, so opening reads one base and
 one delta however many updates happened. Chunk ids stay stable: base chunks keep ``0 .. n_base-1``,
 added chunks get the next ids, deleted ones become tombstones.
@@ -27,7 +27,6 @@ Files of a delta directory:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,51 +34,7 @@ import numpy as np
 
 from ..errors import BundleError
 from .layout import BM25_DIR, DF_FILE, NEW_TERMS_FILE
-
-@dataclass(frozen=True)
-class DeltaSection:
-    """The manifest's ``delta`` section, checked."""
-
-    dir: str
-    base_chunks: int  # chunk ids below this are the base's
-    chunks: int  # chunks added since the base (live or not)
-    tombstones: int
-    live_docs: int  # the live corpus, which BM25 scores against
-    live_tokens: int
-    vocab: int  # global vocabulary size
-    sentences: dict[str, Any] | None
-
-    @classmethod
-    def parse(cls, section: dict[str, Any]) -> "DeltaSection":
-        try:
-            return cls(
-                dir=str(section["dir"]),
-                base_chunks=int(section["base_chunks"]),
-                chunks=int(section["chunks"]),
-                tombstones=int(section["tombstones"]),
-                live_docs=int(section["bm25_stats"]["n_docs"]),
-                live_tokens=int(section["bm25_stats"]["total_tokens"]),
-                vocab=int(section["vocab"]),
-                sentences=section.get("sentences"),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BundleError(f"manifest's delta section is malformed ({exc!r}): the bundle is corrupt") from None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "dir": self.dir,
-            "base_chunks": self.base_chunks,
-            "chunks": self.chunks,
-            "tombstones": self.tombstones,
-            "bm25_stats": {"n_docs": self.live_docs, "total_tokens": self.live_tokens},
-            "vocab": self.vocab,
-            "sentences": self.sentences,
-        }
-
-    @property
-    def total_chunks(self) -> int:
-        return self.base_chunks + self.chunks
-
+from .manifest import DeltaSection
 
 def load_array(path: Path, mmap: bool = True) -> np.ndarray:
     try:

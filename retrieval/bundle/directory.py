@@ -29,14 +29,13 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import BundleError
-from .integrity import CHECKSUM_KEY, check_checksum, check_file_list, seal
+from . import manifest as manifest_format
+from .integrity import check_file_list
 from .layout import LOCK_FILE, MANIFEST, PREVIOUS_MANIFEST
+from .manifest import CHECKSUM_KEY, FORMAT, FORMAT_VERSION, FileEntry, Manifest, seal
 
-FORMAT = "retrieval-bundle"
-# 2: the manifest carries its own checksum (``manifest_sha256``); version 1 bundles had none.
-FORMAT_VERSION = 2
 # Bundles of every version written so far open; the next update of a version-1 bundle writes version 2.
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = tuple(manifest_format.READERS)
 # Top-level entries of a bundle directory that are never garbage: the manifests and the lock.
 _KEEP = {MANIFEST, PREVIOUS_MANIFEST, LOCK_FILE}
 # Manifest keys that ``new_manifest`` and the writers set: a new version never carries them over.
@@ -93,38 +92,48 @@ def writing(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
         raise
 
 
-def write_manifest(directory: Path, info: dict[str, Any]) -> dict[str, Any]:
+def write_manifest(directory: Path, info: dict[str, Any]) -> Manifest:
     """Hash every file under ``directory`` and write the manifest last."""
-    files = {}
-    for file in sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST):
-        rel = file.relative_to(directory).as_posix()
-        files[rel] = {"sha256": sha256_file(file), "bytes": file.stat().st_size}
+    files = {
+        rel: entry for rel, entry in file_entries(directory, directory).items() if rel != MANIFEST
+    }
     manifest = new_manifest(info, files)
     (directory / MANIFEST).write_bytes(manifest_bytes(manifest))
     return manifest
 
 
-def manifest_bytes(manifest: dict[str, Any]) -> bytes:
-    """``manifest`` as written to disk, its checksum set first (in place)."""
-    return json.dumps(seal(manifest), indent=2, sort_keys=False).encode("utf-8")
+def manifest_bytes(manifest: Manifest) -> bytes:
+    """``manifest`` as written to disk, its checksum set."""
+    return json.dumps(seal(manifest.to_dict()), indent=2, sort_keys=False).encode("utf-8")
 
 
-def new_manifest(info: dict[str, Any], files: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return {
+def new_manifest(info: dict[str, Any], files: dict[str, FileEntry]) -> Manifest:
+    """A new version's manifest: ``info``'s sections, parsed as a reader would (so a writer bug
+    that would make an unreadable manifest fails here, before anything is committed)."""
+    raw = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "environment": environment(),
         **info,
-        "files": files,
+        "files": {rel: {"sha256": e.sha256, "bytes": e.bytes} for rel, e in files.items()},
     }
+    return Manifest.parse(raw)
 
 
-def file_entries(root: Path, directory: Path) -> dict[str, dict[str, Any]]:
+def next_version(old: Manifest, files: dict[str, FileEntry], **changes: Any) -> Manifest:
+    """The manifest of the version after ``old``: its sections with ``changes``, the new file
+    list, this library's format and environment; the bundle's creation time is kept."""
+    info = {k: v for k, v in old.to_dict().items() if k not in WRITER_KEYS}
+    info.update({k: manifest_format.dump(v) for k, v in changes.items()})
+    return new_manifest(info, files).replace(created=old.created)
+
+
+def file_entries(root: Path, directory: Path) -> dict[str, FileEntry]:
     """Manifest entries (path relative to ``root`` -> sha256, bytes) of every file under ``directory``."""
     entries = {}
     for file in sorted(p for p in directory.rglob("*") if p.is_file()):
-        entries[file.relative_to(root).as_posix()] = {"sha256": sha256_file(file), "bytes": file.stat().st_size}
+        entries[file.relative_to(root).as_posix()] = FileEntry(sha256_file(file), file.stat().st_size)
     return entries
 
 
@@ -167,7 +176,7 @@ def seal_version_dir(tmp: Path) -> Path:
     return final
 
 
-def commit_version(root: Path, manifest: dict[str, Any]) -> None:
+def commit_version(root: Path, manifest: Manifest) -> None:
     """Make ``manifest`` the bundle's current version in one atomic rename, then collect garbage.
 
     Call with the update lock held. Every file the manifest lists must already be on disk.
@@ -218,36 +227,28 @@ def _atomic_write(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
-def read_manifest(path: str | Path, verify: bool = True) -> dict[str, Any]:
-    """The bundle's manifest, after checking it is ours, of a known version, and intact."""
+def read_manifest(path: str | Path, verify: bool = True) -> Manifest:
+    """The bundle's manifest, after checking it is ours, of a known version, intact, and that
+    every file it lists is there (with its sha256 when ``verify``)."""
     root = Path(path)
     if not root.is_dir():
         hint = _interrupted_overwrite_hint(root)
         raise BundleError(f"no index bundle at {root}{hint}")
     try:
-        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        raw = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BundleError(f"{root} is not an index bundle (no {MANIFEST})") from None
     except (OSError, ValueError) as exc:
         raise BundleError(f"{root / MANIFEST} is unreadable: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise BundleError(f"{root} is not a retrieval index bundle (foreign manifest)")
-    version = manifest.get("format_version")
-    if version not in READABLE_VERSIONS:
-        raise BundleError(
-            f"{root} has bundle format version {version}; this library reads versions "
-            f"{', '.join(map(str, READABLE_VERSIONS))}: rebuild it"
-        )
-    if version >= 2:  # version 1 predates the checksum; its files and values are checked all the same
-        check_checksum(manifest, root / MANIFEST)
-    files = check_file_list(root, manifest, root / MANIFEST)  # before any listed path is touched
-    for rel, meta in files.items():
+    manifest = manifest_format.read(raw, root / MANIFEST)
+    check_file_list(root, manifest, root / MANIFEST)  # before any listed path is touched
+    for rel, entry in manifest.files.items():
         file = root / rel
         if not file.is_file():
             raise BundleError(f"bundle {root} is incomplete: {rel} is missing")
-        if file.stat().st_size != meta.get("bytes"):
+        if file.stat().st_size != entry.bytes:
             raise BundleError(f"bundle {root} is corrupt: {rel} has the wrong size")
-        if verify and sha256_file(file) != meta.get("sha256"):
+        if verify and sha256_file(file) != entry.sha256:
             raise BundleError(f"bundle {root} is corrupt: {rel} fails its sha256 check")
     return manifest
 

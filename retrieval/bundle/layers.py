@@ -5,12 +5,15 @@ that holds them.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from ..errors import BundleError, NotFoundError
 from ..types import Chunk
+
+if TYPE_CHECKING:
+    from ..stores import ChunkStore
 
 
 class StackedRows:
@@ -67,7 +70,7 @@ class StackedRows:
 class LayeredChunkStore:
     """A base chunk store followed by a delta store, read as one (the ``ChunkStore`` protocol)."""
 
-    def __init__(self, base: Any, delta: Any) -> None:
+    def __init__(self, base: ChunkStore, delta: ChunkStore) -> None:
         self.base = base
         self.delta = delta
         self.split = len(base)
@@ -77,10 +80,8 @@ class LayeredChunkStore:
         return self.split + len(self.delta)
 
     def close(self) -> None:
-        """Close whichever side holds connections (the Parquet stores hold none)."""
         for side in (self.base, self.delta):
-            if hasattr(side, "close"):
-                side.close()
+            side.close()
 
     def get(self, ids: Sequence[int] | np.ndarray) -> list[Chunk]:
         return self._dispatch(ids, "get")

@@ -1,68 +1,68 @@
-"""Opening one version of a bundle: its base, and its delta when it has been updated."""
+"""Opening the parts of one version of a bundle: its base, and its delta when it has been updated.
+
+``retrieval.bundle.view.open_version`` makes them a ``BundleView``; updates read them directly.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..config import IndexConfig
 from ..errors import BundleError
 from ..search.filters import MetadataIndex, read_metadata_table
+from ..stores import ChunkStore
 from . import layout
-from .delta import DeltaSection, live_ids, load_array, open_bm25
+from .delta import live_ids, load_array, open_bm25
 from .layout import BM25_DIR, METADATA_FILE
+from .manifest import DeltaSection, Manifest, dump
 
+if TYPE_CHECKING:
+    from ..keyword import BM25
+    from ..search import DenseSide
 
 
 @dataclass
 class VersionParts:
-    store: Any
-    bm25: Any
-    dense: Any
+    store: ChunkStore
+    bm25: BM25
+    dense: DenseSide | None
     live: np.ndarray | None
     metadata: MetadataIndex
-    sentences: Any
+    sentences: Any  # retrieval.context.sentence_index.SentenceIndex (or a stacked one), or None
     tombstones: np.ndarray | None = None  # sorted deleted chunk ids (None: nothing deleted)
 
 
-def base_dir(root: Path, manifest: dict[str, Any]) -> Path:
+def base_dir(root: Path, manifest: Manifest) -> Path:
     """Where the version's base files are: the root, or the subdirectory a compaction wrote."""
-    name = manifest.get("base") or ""
+    name = manifest.base
     if "/" in name or name.startswith("."):
         raise BundleError(f"manifest names an invalid base directory {name!r}")
     return root / name if name else root
 
 
-def base_chunk_count(manifest: dict[str, Any]) -> int:
-    section = manifest.get("delta")
-    return int(section["base_chunks"]) if section else int(manifest["counts"]["chunks"])
-
-
-def open_version(
-    root: Path, manifest: dict[str, Any], config: IndexConfig, *, embedder: Any = None, store_dsn: str | None = None
+def open_parts(
+    root: Path, manifest: Manifest, config: IndexConfig, *, embedder: Any = None, store_dsn: str | None = None
 ) -> VersionParts:
     """The version's parts, after checking the manifest's values against them (``consistency``)."""
-    from .consistency import check_values, counts_of
+    from .consistency import check_values
 
-    counts_of(manifest, root)  # integers, before any is used to size or open a part
-    section = DeltaSection.parse(manifest["delta"]) if manifest.get("delta") else None
     base = base_dir(root, manifest)
-    parts = _open_parts(root, manifest, config, base, section, embedder, store_dsn)
+    parts = _open_parts(root, manifest, config, base, manifest.delta, embedder, store_dsn)
     try:
-        check_values(root, manifest, config, parts, base, section)
+        check_values(root, manifest, config, parts, base)
     except BaseException:
-        if hasattr(parts.store, "close"):
-            parts.store.close()
+        parts.store.close()
         raise
     return parts
 
 
 def _open_parts(
     root: Path,
-    manifest: dict[str, Any],
+    manifest: Manifest,
     config: IndexConfig,
     base: Path,
     section: DeltaSection | None,
@@ -72,9 +72,10 @@ def _open_parts(
     from ..keyword import BM25
     from ..stores import open_chunk_store
 
-    n_base = base_chunk_count(manifest)
-    store_section = manifest.get("store")
-    postgres = bool(store_section) and store_section.get("kind") == "postgres"
+    n_base = manifest.base_chunks
+    # Each section's contents belong to the module that wrote it: it reads the JSON form.
+    store_section = dump(manifest.store)
+    postgres = not manifest.parquet_store
     if section is None:
         store = open_chunk_store(base, store_section, n_base, dsn=store_dsn)
         return VersionParts(
@@ -82,7 +83,7 @@ def _open_parts(
             bm25=BM25.load(base / BM25_DIR),
             dense=_open_dense(base, None, manifest, config, embedder),
             live=None,
-            metadata=MetadataIndex(base / METADATA_FILE if manifest.get("metadata") else None, store.all_doc_ids),
+            metadata=MetadataIndex(base / METADATA_FILE if manifest.metadata else None, store.all_doc_ids),
             sentences=_open_sentences(base, None, manifest, n_base),
         )
     delta = root / section.dir
@@ -113,20 +114,20 @@ def _open_parts(
     )
 
 
-def _open_dense(base: Path, delta: Path | None, manifest: dict[str, Any], config: IndexConfig, embedder: Any) -> Any:
-    if not manifest.get("dense"):
+def _open_dense(base: Path, delta: Path | None, manifest: Manifest, config: IndexConfig, embedder: Any) -> Any:
+    if manifest.dense is None:
         return None
     from .. import dense_index
 
-    return dense_index.open_dense(base, manifest["dense"], config.embedding, embedder, delta_dir=delta)
+    return dense_index.open_dense(base, dump(manifest.dense), config.embedding, embedder, delta_dir=delta)
 
 
-def _open_sentences(base: Path, delta: tuple[Path, DeltaSection] | None, manifest: dict[str, Any], n_base: int) -> Any:
-    if not manifest.get("sentences"):
+def _open_sentences(base: Path, delta: tuple[Path, DeltaSection] | None, manifest: Manifest, n_base: int) -> Any:
+    if manifest.sentences is None:
         return None
     from ..context.sentence_index import SentenceIndex
 
-    index = SentenceIndex.open(base, manifest["sentences"], n_base)
+    index = SentenceIndex.open(base, dump(manifest.sentences), n_base)
     if delta is None:
         return index
     directory, section = delta
@@ -134,13 +135,13 @@ def _open_sentences(base: Path, delta: tuple[Path, DeltaSection] | None, manifes
         raise BundleError(f"{directory} has no sentence index for its added chunks, and the base has one")
     from .layers import stack_sentence_indexes
 
-    return stack_sentence_indexes(index, SentenceIndex.open(directory, section.sentences, section.chunks))
+    return stack_sentence_indexes(index, SentenceIndex.open(directory, dump(section.sentences), section.chunks))
 
 
-def _metadata_loader(base: Path, delta: Path, manifest: dict[str, Any]) -> Any:
+def _metadata_loader(base: Path, delta: Path, manifest: Manifest) -> Any:
     """The metadata table of the live version: base rows of documents the delta does not
     touch, then the delta's rows. None when the bundle predates stored metadata."""
-    if not manifest.get("metadata"):
+    if manifest.metadata is None:
         return None
 
     def load() -> Any:

@@ -10,10 +10,10 @@ another.
 
 from __future__ import annotations
 
-import hashlib
-import json
+import dataclasses
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -23,6 +23,7 @@ from ..search import Planner
 from ..search.filters import FilterSpec, MetadataIndex, normalize_filters
 from ..stores import ChunkStore
 from ..types import Hit, SearchResult, StageTimings
+from .manifest import Manifest
 
 MAX_K = 10_000
 # Up to this many deleted chunks are dropped by asking each ranking for that many more hits
@@ -33,11 +34,36 @@ EXCLUDE_MAX = 1024
 Filters = Mapping[str, Any] | Sequence[Any] | None
 
 
+def open_version(
+    root: Path,
+    *,
+    verify: bool = True,
+    embedder: Any = None,
+    embedding_threads: int | None = None,
+    store_dsn: str | None = None,
+) -> "BundleView":
+    """The bundle's current version, opened and frozen (see ``Engine.open`` for the arguments).
+
+    ``embedder`` reuses a model already loaded; ``embedding_threads`` overrides the bundle's
+    embedder threads per call for this process.
+    """
+    from .directory import read_manifest
+    from .opening import open_parts
+
+    manifest = read_manifest(root, verify=verify)
+    config = manifest.index_config
+    if embedding_threads is not None:
+        config = dataclasses.replace(config, embedding=dataclasses.replace(config.embedding, threads=embedding_threads))
+    parts = open_parts(root, manifest, config, embedder=embedder, store_dsn=store_dsn)
+    planner = Planner(parts.bm25, parts.dense, config.search)
+    return BundleView.create(manifest, planner, parts.store, parts.metadata, parts.live, parts.tombstones, parts.sentences)
+
+
 @dataclass(frozen=True, eq=False)
 class BundleView:
     """An opened bundle version (see the module docstring). Thread-safe for concurrent searches."""
 
-    manifest: dict[str, Any]
+    manifest: Manifest
     planner: Planner
     store: ChunkStore
     metadata: MetadataIndex
@@ -53,7 +79,7 @@ class BundleView:
     @classmethod
     def create(
         cls,
-        manifest: dict[str, Any],
+        manifest: Manifest,
         planner: Planner,
         store: ChunkStore,
         metadata: MetadataIndex,
@@ -64,7 +90,7 @@ class BundleView:
         excluded = None
         if live is not None and tombstones is not None and len(tombstones) <= EXCLUDE_MAX:
             excluded = tombstones
-        return cls(manifest, planner, store, metadata, live, excluded, sentences, manifest_digest(manifest))
+        return cls(manifest, planner, store, metadata, live, excluded, sentences, manifest.digest)
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -210,10 +236,6 @@ class BundleView:
         embed_many = getattr(dense.embedder, "embed_queries", None)
         vectors = embed_many(texts) if embed_many is not None else dense.embedder.embed(texts)
         return np.array(vectors, dtype=np.float32).reshape(len(texts), -1)
-
-
-def manifest_digest(manifest: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def check_query(query: str, k: int) -> None:

@@ -29,8 +29,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"sync reads from PostgreSQL: the source must be a postgresql:// DSN, got {args.dsn!r}")
     sql = args.sql
     if not sql:
-        recorded = bundle.read_manifest(args.bundle, verify=False).get("sync") or {}
-        sql = recorded.get("sql")
+        recorded = bundle.read_manifest(args.bundle, verify=False).sync
+        sql = recorded.sql if recorded is not None else None
         if not sql:
             raise ConfigError("this bundle records no query to sync from: give --sql \"SELECT id, title, text, updated_at FROM ...\"")
     report = sync(args.bundle, args.dsn, sql, full=args.full, store_dsn=args.store_dsn).as_dict()

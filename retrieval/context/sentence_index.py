@@ -14,9 +14,11 @@ fp32 by about 1e-3, far below any score margin that decides a selection.
 
 from __future__ import annotations
 
+import array
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -33,25 +35,87 @@ FORMAT = 2
 TITLE_WORDS = 8
 
 
-def write_arrays(directory: Path, offsets: Any, spans: Any, vectors: Any) -> None:
-    """Save a sentence index's three arrays into ``directory`` in their on-disk types (one writer
-    for builds, updates and compaction)."""
+def _write_positions(directory: Path, offsets: Any, spans: Any) -> None:
+    """Save a sentence index's offsets and spans in their on-disk types (the vectors are streamed)."""
     np.save(directory / SENTENCE_OFFSETS_FILE, np.asarray(offsets, dtype=np.int64), allow_pickle=False)
     np.save(directory / SENTENCE_SPANS_FILE, np.asarray(spans, dtype=np.int32).reshape(-1, 2), allow_pickle=False)
-    np.save(directory / SENTENCE_VECTORS_FILE, np.asarray(vectors, dtype=np.float16), allow_pickle=False)
+
+
+class NpyAppender:
+    """One ``.npy`` file written a block of rows at a time, byte for byte what ``np.save`` writes
+    for the whole array, without ever holding it (chunk and sentence vectors during a build).
+
+    The header is written first for zero rows and rewritten in place for the final count by
+    ``close``: numpy pads every header with room for a 21-digit first axis, so its length holds.
+    """
+
+    def __init__(self, path: Path, dtype: Any, row_shape: tuple[int, ...]) -> None:
+        self.path = Path(path)
+        self.dtype = np.dtype(dtype)
+        self.row_shape = tuple(int(n) for n in row_shape)
+        self.rows = 0
+        self._file: Any = open(self.path, "wb")
+        self._header_bytes = self._write_header()
+
+    def append(self, block: Any) -> None:
+        """Append rows (``[n, *row_shape]``, converted to the file's dtype)."""
+        block = np.ascontiguousarray(block, dtype=self.dtype)
+        if block.shape[1:] != self.row_shape:
+            raise ValueError(f"{self.path.name}: rows of shape {block.shape[1:]}, expected {self.row_shape}")
+        if block.size:
+            self._file.write(block.data.cast("B"))
+        self.rows += len(block)
+
+    def close(self) -> int:
+        """Write the final header; returns the number of rows."""
+        if self._file.closed:
+            return self.rows
+        try:
+            if self._write_header() != self._header_bytes:  # numpy changed its header padding: never silently corrupt
+                raise RuntimeError(f"{self.path}: the .npy header changed length when rewritten")
+        finally:
+            self._file.close()
+        return self.rows
+
+    def abort(self) -> None:
+        """Close and delete the partial file (best effort)."""
+        if not self._file.closed:
+            self._file.close()
+        self.path.unlink(missing_ok=True)
+
+    def _write_header(self) -> int:
+        self._file.flush()
+        self._file.seek(0)
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": (self.rows, *self.row_shape)}
+        np.lib.format.write_array_header_1_0(self._file, header)
+        written = self._file.tell()
+        self._file.seek(0, 2)  # back to the end, where rows go
+        return written
 
 
 class SentenceIndexBuilder:
-    """Collects each chunk's sentence spans during a build; ``write`` embeds and saves them."""
+    """Writes a sentence index into ``directory`` as chunks arrive (chunks must come in chunk-id order).
 
-    def __init__(self) -> None:
-        self._offsets: list[int] = [0]
-        self._spans: list[tuple[int, int]] = []
-        self._texts: list[str] = []  # what is embedded per sentence
+    Only the spans and offsets (small integers, packed) are kept until ``close``; sentence texts
+    wait for their window of ``EMBED_WINDOW`` (the same windows as embedding them all at the end
+    would use, so the vectors are identical) and the window's fp16 vectors go straight to
+    ``vectors.npy`` on disk. ``copy`` takes rows of an existing index instead (compaction, updates).
+    """
+
+    def __init__(self, directory: Path, embedder: Any, dim: int | None = None) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._embedder = embedder
+        self._dim = int(dim if dim is not None else embedder.dim)
+        self._offsets = array.array("q", [0])
+        self._spans = array.array("i")  # start, end, start, end, ...
+        self._pending: list[str] = []  # texts of sentences waiting for their window
+        self._vectors = NpyAppender(self.directory / SENTENCE_VECTORS_FILE, np.float16, (self._dim,))
         self._titled = False
+        self.seconds = 0.0  # time spent splitting, embedding and writing
 
     def add(self, chunk_text: str, title: str = "") -> None:
-        """Register the next chunk (chunks must be added in chunk-id order).
+        """Register the next chunk; its sentences are embedded when their window is full.
 
         A sentence is embedded after its chunk's ``title`` (its first ``TITLE_WORDS`` words) and
         a newline, as chunks are: a sentence alone often names its subject only as "it" or "he".
@@ -59,13 +123,36 @@ class SentenceIndexBuilder:
         answer retention 0.81 without the title and 0.90 with it. The cap bounds the extra
         embedding work where titles are whole sentences (SciFact averages 13 words).
         """
+        t0 = time.perf_counter()
         spans = split_sentences(chunk_text)
-        self._spans.extend(spans)
         words = title.split()[:TITLE_WORDS]
         prefix = " ".join(words) + "\n" if words else ""
-        self._texts.extend(prefix + chunk_text[s:e] for s, e in spans)
-        self._offsets.append(len(self._spans))
+        for start, end in spans:
+            self._spans.append(start)
+            self._spans.append(end)
+        self._pending.extend(prefix + chunk_text[s:e] for s, e in spans)
+        self._offsets.append(self.n_sentences)
         self._titled = self._titled or bool(words)
+        while len(self._pending) >= EMBED_WINDOW:
+            self._embed_pending(EMBED_WINDOW)
+        self.seconds += time.perf_counter() - t0
+
+    def copy(self, spans: Any, vectors: Any, offsets: Any = None) -> None:
+        """Append rows of an existing index: one chunk's (``offsets`` None), or consecutive chunks'
+        with their ``offsets`` (``[n_chunks + 1]``, rows ``offsets[c]:offsets[c+1]`` of ``spans``)."""
+        t0 = time.perf_counter()
+        self._embed_pending(len(self._pending))  # rows stay in chunk order
+        spans = np.ascontiguousarray(spans, dtype=np.int32).reshape(-1, 2)
+        if len(spans) != len(vectors):
+            raise ValueError(f"{len(spans)} sentence spans for {len(vectors)} vectors")
+        if offsets is None:
+            offsets = np.array([0, len(spans)], dtype=np.int64)
+        offsets = np.asarray(offsets, dtype=np.int64)
+        self._offsets.frombytes((offsets[1:] - offsets[0] + self.n_sentences).tobytes())
+        self._spans.frombytes(spans.tobytes())
+        for start in range(0, len(spans), EMBED_WINDOW):  # a memory-mapped source is read a window at a time
+            self._vectors.append(vectors[start : start + EMBED_WINDOW])
+        self.seconds += time.perf_counter() - t0
 
     @property
     def n_chunks(self) -> int:
@@ -73,37 +160,38 @@ class SentenceIndexBuilder:
 
     @property
     def n_sentences(self) -> int:
-        return len(self._spans)
+        return len(self._spans) // 2
 
-    def write(self, directory: Path, embedder: Any) -> dict[str, Any]:
-        """Embed every sentence and save the three arrays; returns the manifest section."""
-        vectors = _embed(embedder, self._texts)
-        directory.mkdir(parents=True, exist_ok=True)
-        write_arrays(directory, self._offsets, self._spans, vectors)
+    def close(self) -> dict[str, Any]:
+        """Embed the last window, finish the three files; returns the manifest section."""
+        t0 = time.perf_counter()
+        self._embed_pending(len(self._pending))
+        self._vectors.close()
+        _write_positions(self.directory, np.frombuffer(self._offsets, dtype=np.int64), np.frombuffer(self._spans, dtype=np.int32))
+        self.seconds += time.perf_counter() - t0
         return {
-            "dir": directory.name,
+            "dir": self.directory.name,
             "format": FORMAT,
             "chunks": self.n_chunks,
             "count": self.n_sentences,
-            "dim": int(vectors.shape[1]),
+            "dim": self._dim,
             "dtype": "float16",
             "splitter": SPLITTER,
             "embedded_with_title": self._titled,
             "title_words": TITLE_WORDS,
-            "embedder_fingerprint": getattr(embedder, "fingerprint", None),
+            "embedder_fingerprint": getattr(self._embedder, "fingerprint", None),
         }
 
+    def abort(self) -> None:
+        """Close the files written so far (the caller discards the directory)."""
+        self._pending = []
+        self._vectors.abort()
 
-def _embed(embedder: Any, texts: list[str]) -> np.ndarray:
-    if not texts:
-        return np.zeros((0, int(embedder.dim)), dtype=np.float16)
-    parts = [embedder.embed(window).astype(np.float16) for window in _windows(texts, EMBED_WINDOW)]
-    return np.ascontiguousarray(np.concatenate(parts))
-
-
-def _windows(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    def _embed_pending(self, n: int) -> None:
+        if n <= 0:
+            return
+        window, self._pending = self._pending[:n], self._pending[n:]
+        self._vectors.append(self._embedder.embed(window).astype(np.float16))
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ _CORE_COLUMNS = frozenset({"_id", "id", "text", "title", WATERMARK_COLUMN})
 
 
 class PostgresCorpus:
-    """An iterable of the documents a SQL query returns; each iteration runs the query anew."""
+    """The documents a SQL query returns (a ``DocumentSource``); each iteration runs the query anew."""
 
     def __init__(
         self, dsn: str, sql: str, *, batch_rows: int = 500, timeouts: Timeouts = Timeouts(), params: tuple[Any, ...] = ()

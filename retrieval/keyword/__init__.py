@@ -13,6 +13,7 @@ from ..lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from .bm25 import BM25, BM25Builder
+    from .protocol import KeywordIndex
     from .variants import variant_names
     from .vocabulary import Vocabulary
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "BM25": ".bm25",
     "BM25Builder": ".bm25",
+    "KeywordIndex": ".protocol",
     "Vocabulary": ".vocabulary",
     "variant_names": ".variants",
 }
@@ -27,6 +29,7 @@ _LAZY = {
 __all__ = [
     "BM25",
     "BM25Builder",
+    "KeywordIndex",
     "Vocabulary",
     "variant_names",
 ]

@@ -18,20 +18,36 @@ from ..bundle.layout import BM25_PARAMS_FILE, BM25_VOCAB_FILE
 from ..config import AnalyzerConfig, BM25Config
 from ..errors import BundleError
 from ..text import Analyzer
+from .protocol import KeywordIndex
 from .vocabulary import Vocabulary
 
 WORD_CACHE_MAX = 1_000_000
 
 
 class BM25Builder:
-    """Accumulates analyzed documents; ``build()`` hands them to the native index in one go."""
+    """Accumulates analyzed documents into a native index; ``build()`` (once) finishes it.
+
+    Term ids wait in a small buffer that is flushed to a ``PostingsAccumulator``, which encodes
+    them into compressed postings as they arrive: a build's memory grows with the index, not with
+    the corpus's tokens.
+    """
+
+    # Ids and offsets buffered before a flush (at most 8 MiB); large enough that a flush's
+    # per-call overhead is nothing next to encoding the tokens.
+    FLUSH_ENTRIES = 1 << 20
 
     def __init__(self, analyzer: Analyzer, config: BM25Config) -> None:
+        from ..native import PostingsAccumulator
+
         self.analyzer = analyzer
         self.config = config
         self.vocabulary = Vocabulary()
-        # Packed machine integers, not lists of Python ints: 4 bytes per token instead of ~36,
-        # handed to the native build without a copy. This is most of a keyword build's memory.
+        self._postings = PostingsAccumulator()
+        self._built = False
+        self._new_buffer()
+
+    def _new_buffer(self) -> None:
+        # Packed machine integers (4 bytes a token, not a Python int each), handed over without a copy.
         self._ids = array.array("I")
         self._offsets = array.array("Q", [0])
 
@@ -39,15 +55,26 @@ class BM25Builder:
         self.add_terms(self.analyzer(text))
 
     def add_terms(self, terms: Sequence[str]) -> None:
+        self._check_open()
         self._ids.extend(self.vocabulary.add(terms))
         self._offsets.append(len(self._ids))
+        if len(self._ids) + len(self._offsets) >= self.FLUSH_ENTRIES:
+            self._flush()
+
+    def _flush(self) -> None:
+        offsets, ids = np.frombuffer(self._offsets, dtype=np.uint64), np.frombuffer(self._ids, dtype=np.uint32)
+        self._postings.add_batch(offsets, ids)
+        self._new_buffer()
+
+    def _check_open(self) -> None:
+        if self._built:  # the accumulator handed its postings to the index: a later add would go nowhere
+            raise RuntimeError("this BM25Builder has already built its index; start a new builder")
 
     def build(self, n_threads: int = 1) -> "BM25":
-        from ..native import BM25Index
-
-        index = BM25Index.build(
-            np.frombuffer(self._offsets, dtype=np.uint64),
-            np.frombuffer(self._ids, dtype=np.uint32),
+        self._check_open()
+        self._flush()
+        self._built = True
+        index = self._postings.finish(
             len(self.vocabulary),
             variant=self.config.variant,
             k1=self.config.k1,
@@ -61,7 +88,7 @@ class BM25Builder:
 class BM25:
     """A searchable BM25 index over documents numbered 0..n-1 in the order they were added."""
 
-    def __init__(self, analyzer: Analyzer, vocabulary: Vocabulary, index, config: BM25Config) -> None:
+    def __init__(self, analyzer: Analyzer, vocabulary: Vocabulary, index: KeywordIndex, config: BM25Config) -> None:
         self.analyzer = analyzer
         self.vocabulary = vocabulary
         self.index = index
@@ -155,7 +182,7 @@ def load_index_arrays(directory: Path, mmap: bool = True) -> dict[str, np.ndarra
     return arrays
 
 
-def save_index_arrays(index, directory: Path) -> None:
+def save_index_arrays(index: KeywordIndex, directory: Path) -> None:
     """Save a native index's arrays as ``.npy`` files (what ``load_index_arrays`` reads)."""
     directory.mkdir(parents=True, exist_ok=True)
     for name, values in index.arrays().items():

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Protocol
 
 import numpy as np
 
@@ -35,6 +35,10 @@ from ..errors import ConfigError, QueryError
 from .fusion import fuse
 from .modes import FUSION_PARAMS, PREFILTER_PARAMS, SEARCH_MODES, available_modes
 from .prefilter import prefilter_search
+
+if TYPE_CHECKING:
+    from ..keyword import BM25, KeywordIndex
+    from ..vector import VectorIndex
 
 __all__ = ["FUSION_PARAMS", "MODE_HANDLERS", "PREFILTER_PARAMS", "DenseSide", "Planner", "check_query_vector"]
 
@@ -48,12 +52,12 @@ class DenseSide:
     """What dense modes need: the embedder, the vector index, and the stored vectors."""
 
     embedder: QueryEmbedder
-    index: Any  # retrieval.vector.VectorIndex
+    index: "VectorIndex"
     vectors: np.ndarray  # [n_chunks, dim] float32, row == chunk id (memory-mapped)
 
 
 class Planner:
-    def __init__(self, keyword: Any, dense: DenseSide | None, config: SearchConfig = SearchConfig()) -> None:
+    def __init__(self, keyword: "BM25", dense: DenseSide | None, config: SearchConfig = SearchConfig()) -> None:
         self.keyword = keyword
         self.dense = dense
         self.config = config
@@ -224,7 +228,7 @@ class _Run(NamedTuple):
     excluded: np.ndarray | None
 
 
-def keyword_topk_allowed(index: Any, terms: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def keyword_topk_allowed(index: "KeywordIndex", terms: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """BM25's top ``k`` among the ``allowed`` chunks (sorted int64), exactly as filtering the full
     ranking would give (best first, ties by smaller id, only chunks sharing a query term).
 

@@ -149,7 +149,7 @@ class RetrievalServer:
             await asyncio.sleep(interval)
             try:
                 if await asyncio.to_thread(self.engine.refresh):
-                    LOG.info("switched to bundle version %s", self.engine.manifest.get("version", 1))
+                    LOG.info("switched to bundle version %s", self.engine.manifest.version)
             except Exception as exc:  # a broken new version: keep serving the open one
                 LOG.warning("cannot switch to the bundle's new version (still serving the open one): %s", exc)
 

@@ -35,6 +35,11 @@ class ChunkStore(Protocol):
         """Document id of every chunk, indexed by chunk id."""
         ...
 
+    def close(self) -> None:
+        """Release what the store holds (a connection pool; nothing for a file); idempotent.
+        Reading a closed store that held connections fails."""
+        ...
+
 
 @runtime_checkable
 class ChunkWriter(Protocol):

@@ -104,3 +104,6 @@ class ParquetChunkStore:
 
     def all_doc_ids(self) -> pa.Array:
         return self._doc_ids
+
+    def close(self) -> None:
+        """Nothing to release: the file is memory-mapped and unmapped with the table."""

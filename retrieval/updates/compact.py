@@ -12,7 +12,6 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +19,12 @@ import numpy as np
 
 from .. import bundle
 from ..config import IndexConfig
-from .documents import BaseDocumentsWriter, base_documents, read_delta_documents
-from ..bundle.layout import BM25_DIR, DOCUMENTS_FILE, METADATA_FILE
-from ..bundle.opening import base_dir, open_version
-from .retire import RETIRED, drop_retired, retired_by
-from .updater import UpdateReport, _embedder_of, version_of
+from ..bundle.documents import BaseDocumentsWriter, base_documents, read_delta_documents
+from ..bundle.layout import DOCUMENTS_FILE, METADATA_FILE
+from ..bundle.manifest import Manifest, StoreSection, dump
+from ..bundle.opening import base_dir, open_parts
+from .retire import drop_retired, retired_by
+from .updater import UpdateReport, _embedder_of
 from ..bundle import layout
 
 FETCH_BATCH = 4096  # chunks read from the store per round trip while rewriting
@@ -36,15 +36,15 @@ def compact(root: str | Path, *, engine: Any = None, embedder: Any = None, store
     root = Path(root)
     with bundle.update_lock(root):
         manifest = bundle.read_manifest(root, verify=False)
-        report = UpdateReport(version=version_of(manifest))
-        if not manifest.get("delta"):
+        report = UpdateReport(version=manifest.version)
+        if manifest.delta is None:
             report.seconds = time.perf_counter() - started
             return report
-        config = IndexConfig.from_dict(manifest.get("config", {}))
+        config = manifest.index_config
         dsn = store_dsn or getattr(engine, "_store_dsn", None)
-        parts = open_version(root, manifest, config, embedder=_embedder_of(engine, embedder), store_dsn=dsn)
+        parts = open_parts(root, manifest, config, embedder=_embedder_of(engine, embedder), store_dsn=dsn)
         try:
-            version = version_of(manifest) + 1
+            version = manifest.version + 1
             tmp = bundle.new_version_dir(root, "gen", version)
             try:
                 info, chunks_removed = _write_base(root, manifest, config, parts, tmp)
@@ -52,17 +52,21 @@ def compact(root: str | Path, *, engine: Any = None, embedder: Any = None, store
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
-            new = {k: v for k, v in manifest.items() if k not in (*bundle.WRITER_KEYS, "delta")}
-            new.update(info)
-            new.update({"version": version, "base": final.name, "compacted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-            new[RETIRED] = retired_by(manifest, new.get("store"))  # rows deleted after the next commit
-            committed = bundle.new_manifest(new, bundle.file_entries(root, final))
-            committed["created"] = manifest.get("created", committed["created"])
+            new_store = StoreSection(**info["store"]) if info.get("store") else None
+            committed = bundle.next_version(
+                manifest,
+                bundle.file_entries(root, final),
+                **info,
+                version=version,
+                base=final.name,
+                delta=None,
+                compacted=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                retired_stores=retired_by(manifest, new_store),  # rows deleted after the next commit
+            )
             bundle.commit_version(root, committed)
             drop_retired(manifest, committed, getattr(parts.store, "dsn", None) or dsn)
         finally:
-            if hasattr(parts.store, "close"):
-                parts.store.close()
+            parts.store.close()
     report.version = version
     report.committed = True
     report.chunks_removed = chunks_removed
@@ -70,33 +74,50 @@ def compact(root: str | Path, *, engine: Any = None, embedder: Any = None, store
     return report
 
 
-def _write_base(root: Path, manifest: dict[str, Any], config: IndexConfig, parts: Any, out: Path) -> tuple[dict[str, Any], int]:
-    from ..keyword import BM25Builder
+def _write_base(root: Path, manifest: Manifest, config: IndexConfig, parts: Any, out: Path) -> tuple[dict[str, Any], int]:
+    from ..bundle.writer import BaseWriter
     from ..search.filters import MetadataWriter
     from ..stores import make_chunk_writer
 
     total = len(parts.store)
     live = parts.live if parts.live is not None else np.arange(total, dtype=np.int64)
-    section = manifest.get("store") or {}
+    section = manifest.store or StoreSection()
     dsn = getattr(parts.store, "dsn", None)
     writer, store_section = make_chunk_writer(
-        out, dsn if section.get("kind") == "postgres" else None, schema=section.get("schema", "retrieval"), bundle=uuid.uuid4().hex
+        out, dsn if not section.parquet else None, schema=section.schema or "retrieval", bundle=uuid.uuid4().hex
     )
-    builder = BM25Builder(parts.bm25.analyzer, parts.bm25.config)
-    include_title = config.chunker.include_title
+    dense = parts.dense
+    sentences = parts.sentences if dense is not None else None
+    # The live chunks, their stored vectors and sentence rows, in chunk-id order: nothing re-embedded.
+    base = BaseWriter(
+        out,
+        config,
+        analyzer=parts.bm25.analyzer,
+        bm25_config=parts.bm25.config,
+        chunk_writer=writer,
+        store_section=store_section,
+        embedder=dense.embedder.embedder if dense is not None else None,
+        sentences=sentences is not None,
+        sentences_from=dump(manifest.sentences) if sentences is not None else None,
+    )
     first_chunk: dict[str, int] = {}
-    for start in range(0, len(live), FETCH_BATCH):
-        for chunk in parts.store.get(live[start : start + FETCH_BATCH]):
-            new_id = writer.add(chunk)
-            first_chunk.setdefault(chunk.doc_id, new_id)
-            builder.add(f"{chunk.title}\n{chunk.text}" if include_title else chunk.text)
-    n_chunks = writer.close()
-    bm25 = builder.build()
-    bm25.save(out / BM25_DIR)
+    try:
+        for start in range(0, len(live), FETCH_BATCH):
+            ids = live[start : start + FETCH_BATCH]
+            vectors = np.asarray(dense.vectors[ids], dtype=np.float32) if dense is not None else None
+            rows = _SentenceRows(sentences, ids) if sentences is not None else None
+            for i, chunk in enumerate(parts.store.get(ids)):
+                new_id = base.add(chunk, None if vectors is None else vectors[i], None if rows is None else rows.of(i))
+                first_chunk.setdefault(chunk.doc_id, new_id)
+        written = base.finish()
+    except BaseException:
+        base.abort()
+        raise
+    n_chunks = written.chunks
 
     docs = base_documents(base_dir(root, manifest), _base_doc_ids(parts, manifest))
-    if manifest.get("delta"):
-        docs.update(read_delta_documents(root / manifest["delta"]["dir"] / layout.DOCUMENTS_FILE))
+    if manifest.delta:
+        docs.update(read_delta_documents(root / manifest.delta.dir / layout.DOCUMENTS_FILE))
     live_docs = {d: s for d, s in docs.items() if not s.deleted}
     # Documents in their new chunk order (documents without chunks last, as they have no place).
     ordered = sorted(live_docs, key=lambda d: first_chunk.get(d, n_chunks))
@@ -106,7 +127,7 @@ def _write_base(root: Path, manifest: dict[str, Any], config: IndexConfig, parts
     hashes.close()
 
     metadata_section = None
-    if manifest.get("metadata"):
+    if manifest.metadata:
         table = parts.metadata.table()  # the live version's rows (base + delta)
         writer_md = MetadataWriter(out / METADATA_FILE)
         rows: dict[str, dict[str, Any]] = {}
@@ -118,45 +139,27 @@ def _write_base(root: Path, manifest: dict[str, Any], config: IndexConfig, parts
                 writer_md.add(doc_id, rows[doc_id])
         metadata_section = writer_md.close()
 
-    dense_section = None
-    sentences_section = None
-    if parts.dense is not None:
-        from ..dense_index import build_dense
-
-        vectors = np.ascontiguousarray(parts.dense.vectors[live], dtype=np.float32)
-        dense_section = build_dense(out, vectors, parts.dense.embedder.embedder, config.vector)
-        if parts.sentences is not None:
-            sentences_section = _write_sentences(out, manifest["sentences"], parts.sentences, live)
-    info = {
-        "store": store_section,
-        "dense": dense_section,
-        "sentences": sentences_section,
-        "metadata": metadata_section,
-        "bm25": {**asdict(config.bm25), "avgdl": float(bm25.index.avgdl)},
-        "counts": {
-            "documents": len(live_docs),
-            "chunks": n_chunks,
-            "terms": len(bm25.vocabulary),
-            "postings": int(bm25.index.total_postings),
-        },
-    }
+    info = {**written.sections, "metadata": metadata_section}
+    info["counts"] = {"documents": len(live_docs), **written.sections["counts"]}
     return info, total - n_chunks
 
 
-def _base_doc_ids(parts: Any, manifest: dict[str, Any]) -> Any:
-    n_base = int(manifest["delta"]["base_chunks"]) if manifest.get("delta") else len(parts.store)
+def _base_doc_ids(parts: Any, manifest: Manifest) -> Any:
+    n_base = manifest.delta.base_chunks if manifest.delta else len(parts.store)
     return parts.store.all_doc_ids().slice(0, n_base)
 
 
-def _write_sentences(out: Path, base_section: dict[str, Any], sentences: Any, live: np.ndarray) -> dict[str, Any]:
-    from ..context import sentence_index as si
+class _SentenceRows:
+    """The sentence rows (spans, fp16 vectors) of a batch of chunks of an opened sentence index."""
 
-    rows, owner = sentences.rows(live)
-    counts = np.bincount(owner, minlength=len(live)) if len(live) else np.zeros(0, dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    directory = out / si.SENTENCES_DIR
-    directory.mkdir()
-    si.write_arrays(directory, offsets, sentences.spans[rows], sentences.vectors[rows])
-    return {**base_section, "dir": si.SENTENCES_DIR, "chunks": len(live), "count": int(len(rows))}
+    def __init__(self, sentences: Any, chunk_ids: np.ndarray) -> None:
+        rows, owner = sentences.rows(chunk_ids)
+        counts = np.bincount(owner, minlength=len(chunk_ids)) if len(chunk_ids) else np.zeros(0, dtype=np.int64)
+        self._bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64).tolist()
+        self._spans = np.asarray(sentences.spans[rows])
+        self._vectors = np.asarray(sentences.vectors[rows])
 
-
+    def of(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of the batch's ``i``-th chunk."""
+        a, b = self._bounds[i], self._bounds[i + 1]
+        return self._spans[a:b], self._vectors[a:b]

@@ -79,8 +79,8 @@ def sync(
     if not sql or not sql.strip():
         raise CorpusError('sync needs the query the bundle mirrors: --sql "SELECT id, title, text, updated_at FROM ..."')
     manifest = bundle.read_manifest(root, verify=False)
-    previous = manifest.get("sync") or {}
-    watermark_text = previous.get("watermark") if previous.get("sql") == sql and not full else None
+    previous = manifest.sync
+    watermark_text = previous.watermark if previous is not None and previous.sql == sql and not full else None
     stages: dict[str, float] = {}
 
     t0 = time.perf_counter()

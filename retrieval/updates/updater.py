@@ -13,6 +13,7 @@ Nothing the current version uses is modified in place, so a crash anywhere leave
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,10 +27,11 @@ from ..config import IndexConfig
 from ..errors import CorpusError
 from ..types import Chunk, Document
 from ..bundle import layout
-from ..bundle.delta import DeltaSection, load_array
-from .documents import DocState, base_documents, read_delta_documents, write_delta_documents
-from ..bundle.opening import VersionParts, base_chunk_count, base_dir, open_version
-from .retire import RETIRED, drop_retired
+from ..bundle.delta import load_array
+from ..bundle.manifest import BM25Stats, Counts, DeltaSection, Manifest, SentencesSection, dump
+from ..bundle.opening import VersionParts, base_dir, open_parts
+from ..bundle.documents import DocState, base_documents, read_delta_documents, write_delta_documents
+from .retire import drop_retired
 
 
 @dataclass
@@ -50,10 +52,6 @@ class UpdateReport:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def version_of(manifest: dict[str, Any]) -> int:
-    return int(manifest.get("version", 1))
 
 
 def apply_update(
@@ -84,18 +82,17 @@ def apply_update(
     delete_ids = _checked_ids(deletes)
     with bundle.update_lock(root):
         manifest = bundle.read_manifest(root, verify=False)
-        config = IndexConfig.from_dict(manifest.get("config", {}))
         dsn = store_dsn or getattr(engine, "_store_dsn", None)
-        update = _Update(root, manifest, config, _embedder_of(engine, embedder), dsn)
+        update = _Update(root, manifest, manifest.index_config, _embedder_of(engine, embedder), dsn)
         try:
-            report = UpdateReport(version=version_of(manifest))
+            report = UpdateReport(version=manifest.version)
             if keep_only is not None:
                 delete_ids += [d for d, st in update.docs.items() if not st.deleted and d not in keep_only]
             update.delete(list(dict.fromkeys(delete_ids)), report)
             update.upsert(docs, force, report)
             extra = manifest_extra or {}
-            if update.changed or any(manifest.get(k) != v for k, v in extra.items()):
-                report.version = version_of(update.commit(extra))
+            if update.changed or any(dump(getattr(manifest, k)) != v for k, v in extra.items()):
+                report.version = update.commit(extra).version
                 report.committed = True
                 report.stages_s = {k: round(v, 4) for k, v in update.stages.items()}
         finally:
@@ -141,7 +138,7 @@ class _Update:
     """The current version's state, the changes accumulated on it, and writing the new delta."""
 
     def __init__(
-        self, root: Path, manifest: dict[str, Any], config: IndexConfig, embedder: Any, store_dsn: str | None = None
+        self, root: Path, manifest: Manifest, config: IndexConfig, embedder: Any, store_dsn: str | None = None
     ) -> None:
         self.root = root
         self.manifest = manifest
@@ -149,13 +146,13 @@ class _Update:
         self.stages: dict[str, float] = {}
         t0 = time.perf_counter()
         self.store_dsn = store_dsn
-        self.parts: VersionParts = open_version(root, manifest, config, embedder=embedder, store_dsn=store_dsn)
+        self.parts: VersionParts = open_parts(root, manifest, config, embedder=embedder, store_dsn=store_dsn)
         self.embedder = self.parts.dense.embedder.embedder if self.parts.dense is not None else None
         self.base = base_dir(root, manifest)
-        self.n_base = base_chunk_count(manifest)
-        self.section = DeltaSection.parse(manifest["delta"]) if manifest.get("delta") else None
+        self.n_base = manifest.base_chunks
+        self.section = manifest.delta
         self.delta_dir = root / self.section.dir if self.section else None
-        self.postgres = (manifest.get("store") or {}).get("kind") == "postgres"
+        self.postgres = not manifest.parquet_store
         self._load_state()
         self.changed = False
         self.new_chunks: list[Chunk] = []
@@ -289,13 +286,14 @@ class _Update:
         self.live_tokens += sign * int(len(terms))
 
     def _indexed_text(self, chunk: Chunk) -> str:
-        # The sequence a build analyzes and embeds (Engine.build): title and text, or text alone.
-        return f"{chunk.title}\n{chunk.text}" if self.config.chunker.include_title else chunk.text
+        from ..bundle.writer import indexed_text  # the rule a build and a compaction use
+
+        return indexed_text(chunk, self.config.chunker.include_title)
 
     # -- writing the new version ----------------------------------------------------------
 
-    def commit(self, extra: dict[str, Any]) -> dict[str, Any]:
-        version = version_of(self.manifest) + 1
+    def commit(self, extra: dict[str, Any]) -> Manifest:
+        version = self.manifest.version + 1
         tmp = bundle.new_version_dir(self.root, "delta", version)
         try:
             section = self._write_delta(tmp)
@@ -305,8 +303,7 @@ class _Update:
 
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        section["dir"] = final.name
-        manifest = self._new_manifest(version, section, final, extra)
+        manifest = self._new_manifest(version, dataclasses.replace(section, dir=final.name), final, extra)
         t0 = time.perf_counter()
         bundle.commit_version(self.root, manifest)
         self.stages["commit"] = time.perf_counter() - t0
@@ -314,10 +311,9 @@ class _Update:
         return manifest
 
     def close(self) -> None:
-        if hasattr(self.parts.store, "close"):
-            self.parts.store.close()
+        self.parts.store.close()
 
-    def _write_delta(self, out: Path) -> dict[str, Any]:
+    def _write_delta(self, out: Path) -> DeltaSection:
         n_new = len(self.new_chunks)
         n_delta = (self.n_total - self.n_base) + n_new
         t0 = time.perf_counter()
@@ -359,11 +355,10 @@ class _Update:
             base_chunks=self.n_base,
             chunks=n_delta,
             tombstones=len(tombstones),
-            live_docs=self.live_docs,
-            live_tokens=self.live_tokens,
+            bm25_stats=BM25Stats(n_docs=self.live_docs, total_tokens=self.live_tokens),
             vocab=len(self.vocabulary),
-            sentences=sentences,
-        ).to_dict()
+            sentences=SentencesSection(**sentences) if sentences is not None else None,
+        )
 
     def _write_chunks(self, out: Path) -> None:
         if self.postgres:
@@ -431,63 +426,62 @@ class _Update:
         return embed_all(self.embedder, [self._indexed_text(c) for c in self.new_chunks])
 
     def _write_vectors(self, out: Path, new_vectors: np.ndarray) -> None:
+        from ..context.sentence_index import NpyAppender
+        from ..dense_index import WINDOW
+
         index = self.parts.dense.index  # opened privately for this update: safe to extend
         if len(new_vectors):
             index.add(new_vectors, np.arange(self.n_total, self.n_total + len(new_vectors), dtype=np.int64))
         index.save(out / layout.INDEX_FILE)
-        previous = (
-            np.load(self.delta_dir / layout.VECTORS_FILE, allow_pickle=False)
-            if self.delta_dir is not None
-            else np.zeros((0, new_vectors.shape[1]), dtype=np.float32)
-        )
-        np.save(out / layout.VECTORS_FILE, np.concatenate([previous, new_vectors]).astype(np.float32), allow_pickle=False)
+        # The previous delta's rows, then the new ones, without holding both in memory.
+        vectors = NpyAppender(out / layout.VECTORS_FILE, np.float32, (new_vectors.shape[1],))
+        if self.delta_dir is not None:
+            previous = np.load(self.delta_dir / layout.VECTORS_FILE, mmap_mode="r", allow_pickle=False)
+            for start in range(0, len(previous), WINDOW):
+                vectors.append(previous[start : start + WINDOW])
+            del previous
+        vectors.append(new_vectors)
+        vectors.close()
 
     def _write_sentences(self, directory: Path) -> dict[str, Any]:
+        from ..bundle.writer import sentence_title
         from ..context import sentence_index as si
 
-        builder = si.SentenceIndexBuilder()
-        titled = self.config.chunker.include_title
-        for chunk in self.new_chunks:
-            builder.add(chunk.text, chunk.title if titled else "")
-        scratch = directory.parent / ".new_sentences"
-        section = builder.write(scratch, self.embedder)
-        new = si.SentenceIndex.open(scratch.parent, {**section, "dir": scratch.name}, builder.n_chunks)
-        if self.section is not None and self.section.sentences:
-            old = si.SentenceIndex.open(self.delta_dir, self.section.sentences, self.section.chunks)
-            offsets = np.concatenate([old.offsets[:-1], new.offsets + int(old.offsets[-1])])
-            spans = np.concatenate([old.spans, new.spans])
-            vectors = np.concatenate([old.vectors, new.vectors])
-        else:
-            offsets, spans, vectors = new.offsets, new.spans, new.vectors
-        directory.mkdir()
-        si.write_arrays(directory, offsets, spans, vectors)
-        del new
-        import shutil
+        # The previous delta's rows, then the new chunks' sentences, embedded as a build embeds them.
+        builder = si.SentenceIndexBuilder(directory, self.embedder)
+        try:
+            if self.section is not None and self.section.sentences:
+                old = si.SentenceIndex.open(self.delta_dir, dump(self.section.sentences), self.section.chunks)
+                builder.copy(old.spans, old.vectors, old.offsets)
+                del old
+            titled = self.config.chunker.include_title
+            for chunk in self.new_chunks:
+                builder.add(chunk.text, sentence_title(chunk, titled))
+            return builder.close()
+        except BaseException:
+            builder.abort()
+            raise
 
-        shutil.rmtree(scratch)
-        return {**section, "dir": layout.SENTENCES_DIR, "chunks": len(offsets) - 1, "count": len(spans)}
-
-    def _new_manifest(self, version: int, section: dict[str, Any], delta: Path, extra: dict[str, Any]) -> dict[str, Any]:
+    def _new_manifest(self, version: int, section: DeltaSection, delta: Path, extra: dict[str, Any]) -> Manifest:
         old = self.manifest
         old_delta = self.section.dir if self.section else None
-        files = {rel: meta for rel, meta in old["files"].items() if old_delta is None or not rel.startswith(old_delta + "/")}
+        files = {rel: entry for rel, entry in old.files.items() if old_delta is None or not rel.startswith(old_delta + "/")}
         files.update(bundle.file_entries(self.root, delta))
-        live_chunks = self.n_total + len(self.new_chunks) - section["tombstones"]
-        counts = {
-            **old.get("counts", {}),
-            "documents": sum(1 for s in self.docs.values() if not s.deleted),
-            "chunks": live_chunks,
-            "terms": int(np.count_nonzero(self.df)),
-            "postings": int(self.df.sum()),  # one per (term, live chunk) pair
-        }
-        info = {k: v for k, v in old.items() if k not in bundle.WRITER_KEYS}
-        info.update(extra)
-        info.update({"version": version, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-        info[RETIRED] = []  # the previous version's retired keys are deleted right after this commit
-        info["delta"] = section
-        info["counts"] = counts
-        if info.get("dense"):
-            info["dense"] = {**info["dense"], "count": self.n_total + len(self.new_chunks)}
-        manifest = bundle.new_manifest(info, files)
-        manifest["created"] = old.get("created", manifest["created"])
-        return manifest
+        counts = Counts(
+            documents=sum(1 for s in self.docs.values() if not s.deleted),
+            chunks=self.n_total + len(self.new_chunks) - section.tombstones,
+            terms=int(np.count_nonzero(self.df)),
+            postings=int(self.df.sum()),  # one per (term, live chunk) pair
+        )
+        dense = old.dense and dataclasses.replace(old.dense, count=self.n_total + len(self.new_chunks))
+        return bundle.next_version(
+            old,
+            files,
+            **extra,
+            version=version,
+            updated=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            retired_stores=[],  # the previous version's retired keys are deleted right after this commit
+            delta=section,
+            counts=counts,
+            dense=dense,
+        )

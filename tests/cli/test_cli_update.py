@@ -45,4 +45,4 @@ def test_update_errors_are_one_line(tmp_path, small_corpus, capsys):
     bad.write_text('{"_id": "x", "text": "ok"}\nnot json\n')
     assert main(["update", str(tmp_path / "b"), "--upsert", str(bad)]) == 2
     assert "bad.jsonl" in capsys.readouterr().err
-    assert Engine.open(tmp_path / "b").manifest.get("version", 1) == 1
+    assert Engine.open(tmp_path / "b").manifest.version == 1

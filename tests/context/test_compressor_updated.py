@@ -22,7 +22,7 @@ def updated_engine(tmp_path_factory) -> Engine:
     engine.upsert([*DOCS[5:], Document("ram", "Memory chips are volatile. Their contents vanish without power. "
                                               "ECC memory corrects single-bit errors.", "Memory (revised)")])
     engine.delete(["dup"])
-    assert engine.manifest["delta"]["chunks"] > 0 and engine.manifest["delta"]["tombstones"] > 0
+    assert engine.manifest.delta.chunks > 0 and engine.manifest.delta.tombstones > 0
     return engine
 
 
@@ -30,7 +30,7 @@ def test_fast_compressor_equals_the_reference_over_base_and_added_chunks(updated
     engine, tokenizer = updated_engine, embedder_tokens
     compressor = ContextCompressor.for_engine(engine, tokenizer)
     bm25, dense = engine.bm25, engine.planner.dense
-    split = engine.manifest["delta"]["base_chunks"]
+    split = engine.manifest.delta.base_chunks
     seen_added = seen_base = 0
     for query in QUERIES + ["is memory volatile without power"]:
         hits = _hits(engine, query, 8)

@@ -14,6 +14,7 @@ from retrieval.context import SentenceIndex
 from retrieval.context.sentence_index import TITLE_WORDS
 from retrieval.errors import BundleError
 from retrieval.text import split_sentences
+from retrieval.bundle.manifest import dump
 
 from .conftest import DOCS
 
@@ -71,7 +72,7 @@ def test_a_corrupt_sentence_file_is_refused(dense_engine: Engine, tmp_path: Path
 
 
 def test_a_sentence_index_of_another_shape_or_format_is_refused(dense_engine: Engine):
-    section = dict(dense_engine.manifest["sentences"])
+    section = dump(dense_engine.manifest.sentences)
     n_chunks = dense_engine.counts["chunks"]
     with pytest.raises(BundleError, match="does not match the manifest"):
         SentenceIndex.open(dense_engine.path, {**section, "count": section["count"] + 1}, n_chunks)
@@ -82,7 +83,7 @@ def test_a_sentence_index_of_another_shape_or_format_is_refused(dense_engine: En
 
 
 def test_flag_off_and_keyword_only_bundles_have_no_sentence_index(keyword_engine: Engine, tmp_path: Path):
-    assert keyword_engine.sentences is None and keyword_engine.manifest["sentences"] is None
+    assert keyword_engine.sentences is None and keyword_engine.manifest.sentences is None
     assert not (keyword_engine.path / "sentences").exists()
     off = Engine.build(DOCS[:2], tmp_path / "off", IndexConfig.from_dict({"sentences": False}))
-    assert off.sentences is None and off.manifest["dense"] and not (tmp_path / "off" / "sentences").exists()
+    assert off.sentences is None and off.manifest.dense and not (tmp_path / "off" / "sentences").exists()

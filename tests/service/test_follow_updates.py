@@ -29,7 +29,7 @@ def test_server_switches_to_a_newer_bundle_version(tmp_path) -> None:
         writer.upsert([Document(id="q", title="Q", text="A quokka, quokka and quokka.")])
         writer.delete(["d1"])
         deadline = time.monotonic() + 20
-        while served.manifest.get("version", 1) < 3:
+        while served.manifest.version < 3:
             assert time.monotonic() < deadline, "the server never switched versions"
             time.sleep(0.02)
         after = stub.Search(request, timeout=TIMEOUT)

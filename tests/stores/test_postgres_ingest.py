@@ -59,7 +59,7 @@ def test_index_from_postgres_equals_index_from_jsonl(pg_dsn, corpus_table, tmp_p
     for query in ["read a file line by line", "json", "word13 word20", "regular expression"]:
         a, b = from_pg.search(query, k=10), from_jsonl.search(query, k=10)
         assert [(h.id, round(h.score, 5)) for h in a.hits] == [(h.id, round(h.score, 5)) for h in b.hits]
-    assert from_pg.manifest["source"].startswith(pg_dsn)
+    assert from_pg.manifest.source.startswith(pg_dsn)
 
 
 def test_rows_stream_through_a_server_side_cursor(pg_dsn, pg_cluster, corpus_table) -> None:

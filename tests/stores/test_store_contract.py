@@ -36,19 +36,27 @@ def _other_chunks() -> list[Chunk]:
 PG = pytest.mark.postgres
 
 
-@pytest.fixture(params=["parquet", pytest.param("postgres", marks=PG), pytest.param("postgres-bundle", marks=PG),
+@pytest.fixture(params=["parquet", "layered", pytest.param("postgres", marks=PG), pytest.param("postgres-bundle", marks=PG),
                         pytest.param("postgres-count", marks=PG), pytest.param("postgres-writer", marks=PG)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChunkStore]:
     """``postgres``: the default key, loaded by ``load_chunks``. ``postgres-bundle``: a
     non-empty key written by ``put_chunks`` beside other keys' rows. ``postgres-count``: rows
     past the given count (an interrupted update's) are invisible. ``postgres-writer``: written
-    by ``PostgresChunkWriter`` in small batches, opened from its manifest section."""
-    if request.param == "parquet":
-        writer = ParquetChunkWriter(tmp_path / "chunks.parquet", batch_rows=10)
-        for chunk in CHUNKS:
-            writer.add(chunk)
-        writer.close()
-        yield ParquetChunkStore(tmp_path / "chunks.parquet")
+    by ``PostgresChunkWriter`` in small batches, opened from its manifest section. ``layered``:
+    an updated bundle's base and delta Parquet files read as one."""
+    if request.param in ("parquet", "layered"):
+        split = len(CHUNKS) if request.param == "parquet" else 40
+        for name, part in (("base.parquet", CHUNKS[:split]), ("delta.parquet", CHUNKS[split:])):
+            writer = ParquetChunkWriter(tmp_path / name, batch_rows=10)
+            for chunk in part:
+                writer.add(chunk)
+            writer.close()
+        if request.param == "parquet":
+            yield ParquetChunkStore(tmp_path / "base.parquet")
+        else:
+            from retrieval.bundle.layers import LayeredChunkStore
+
+            yield LayeredChunkStore(ParquetChunkStore(tmp_path / "base.parquet"), ParquetChunkStore(tmp_path / "delta.parquet"))
         return
     from retrieval.stores.postgres import PostgresChunkStore, PostgresChunkWriter
 
@@ -104,6 +112,11 @@ def test_unknown_ids_raise_not_found(store: ChunkStore, bad: list[int]) -> None:
         store.get(bad)
     with pytest.raises(NotFoundError):
         store.doc_ids(np.array(bad))
+
+
+def test_close_is_idempotent(store: ChunkStore) -> None:
+    store.close()
+    store.close()
 
 
 def test_no_ids_give_nothing(store: ChunkStore) -> None:

@@ -20,6 +20,7 @@ from retrieval.errors import StoreUnavailableError
 from retrieval.ingest.postgres_reader import PostgresCorpus
 from retrieval.types import Document
 from retrieval.updates.sync import sync
+from retrieval.bundle.manifest import dump
 
 pytestmark = pytest.mark.postgres
 _TABLES = itertools.count()
@@ -48,9 +49,9 @@ def hit_docs(engine: Engine, query: str, **kw) -> list[str]:
 def test_sync_applies_inserts_updates_and_deletes_since_the_watermark(tmp_path, pg_cluster, source):
     table, sql = source
     engine = Engine.build(PostgresCorpus(pg_cluster.dsn, sql), tmp_path / "b", KEYWORD_ONLY)
-    recorded = engine.manifest["sync"]
+    recorded = dump(engine.manifest.sync)
     assert recorded["sql"] == sql and recorded["watermark"] and "postgres@" in recorded["source"]
-    assert "grp" in engine.manifest["metadata"]["keys"] and "updated_at" not in engine.manifest["metadata"]["keys"]
+    assert "grp" in engine.manifest.metadata.keys and "updated_at" not in engine.manifest.metadata.keys
 
     pg_cluster.execute(
         f"UPDATE {table} SET text = 'Now about quokkas entirely.', updated_at = clock_timestamp() WHERE id = 'd3'",
@@ -143,7 +144,7 @@ def test_sigkill_mid_sync_keeps_previous_version_and_rerun_completes(tmp_path, p
         child.wait(timeout=30)
 
     with Engine.open(tmp_path / "b") as previous:  # every file's sha256 checked
-        assert previous.manifest.get("version", 1) == 1
+        assert previous.manifest.version == 1
         assert [(h.id, h.score) for h in previous.search("Document 7 topic", k=20).hits] == before
         assert not previous.search("echidnas", k=1).hits
 
@@ -181,11 +182,11 @@ def test_old_bundle_keys_are_deleted_once_no_kept_version_uses_them(tmp_path, pg
     docs = [Document(id=f"d{i}", title="T", text=f"Document {i} says ordinary things.", metadata={"grp": f"g{i % 2}"})
             for i in range(8)]
     with Engine.build(docs, tmp_path / "b", KEYWORD_ONLY, store=pg_cluster.dsn, store_schema=pg_schema) as engine:
-        first = engine.manifest["store"]["bundle"]
+        first = engine.manifest.store.bundle
         engine.upsert([Document(id="d1", title="T", text="Now about a quokka.")])
         assert rows(first) == 9  # the added chunk went under the same key
         engine.compact()
-        second = engine.manifest["store"]["bundle"]
+        second = engine.manifest.store.bundle
         assert second != first and rows(second) == 8
         assert rows(first) == 9  # the previous version (still kept) reads them
         engine.upsert([Document(id="d2", title="T", text="Now about a wombat.")])

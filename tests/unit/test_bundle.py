@@ -5,14 +5,24 @@ import pytest
 
 from retrieval import bundle
 from retrieval.bundle import integrity
+from retrieval.bundle.manifest import CHECKSUM_KEY, Manifest, manifest_checksum, seal
 from retrieval.errors import BundleError
 
-# What a keyword-only bundle's format requires (read_manifest checks presence, size and sha256,
-# not content, so placeholders do here).
-REQUIRED = integrity.required_files({})
+# The sections every manifest has (the values are placeholders: read_manifest checks the files'
+# presence, size and sha256, not their content).
+INFO = {
+    "config": {},
+    "analyzer": {},
+    "bm25": {"k1": 1.5, "b": 0.75, "variant": "lucene", "epsilon": 0.25, "avgdl": 10.0},
+    "counts": {"documents": 1, "chunks": 1, "terms": 1, "postings": 1},
+}
+# What a keyword-only bundle's format requires.
+REQUIRED = integrity.required_files(
+    Manifest.parse({**INFO, "format_version": 2, "created": "", "environment": {}, "files": {}})
+)
 
 
-def make_bundle(path: Path, content: bytes = b"hello", overwrite: bool = False) -> dict:
+def make_bundle(path: Path, content: bytes = b"hello", overwrite: bool = False) -> Manifest:
     with bundle.writing(path, overwrite=overwrite) as tmp:
         for rel in REQUIRED:
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -20,18 +30,19 @@ def make_bundle(path: Path, content: bytes = b"hello", overwrite: bool = False) 
         (tmp / "data.bin").write_bytes(content)
         (tmp / "sub").mkdir()
         (tmp / "sub" / "x.npy").write_bytes(b"\x00" * 100)
-        return bundle.write_manifest(tmp, {"counts": {"documents": 1}})
+        return bundle.write_manifest(tmp, INFO)
 
 
 def test_round_trip_lists_every_file_with_its_hash(tmp_path: Path):
     written = make_bundle(tmp_path / "b")
     read = bundle.read_manifest(tmp_path / "b")
-    assert read == written
-    assert set(read["files"]) == {"data.bin", "sub/x.npy"} | REQUIRED
-    assert read[integrity.CHECKSUM_KEY] == integrity.manifest_checksum(read)
-    assert read["files"]["data.bin"]["sha256"] == bundle.sha256_file(tmp_path / "b" / "data.bin")
-    assert read["format"] == bundle.FORMAT and read["format_version"] == bundle.FORMAT_VERSION
-    assert "library_version" in read["environment"]
+    assert read.replace(manifest_sha256=None) == written
+    assert set(read.files) == {"data.bin", "sub/x.npy"} | REQUIRED
+    raw = json.loads((tmp_path / "b" / bundle.MANIFEST).read_text())
+    assert raw[CHECKSUM_KEY] == read.manifest_sha256 == manifest_checksum(raw)
+    assert read.files["data.bin"].sha256 == bundle.sha256_file(tmp_path / "b" / "data.bin")
+    assert read.format == bundle.FORMAT and read.format_version == bundle.FORMAT_VERSION
+    assert "library_version" in read.environment
 
 
 def test_corrupt_file_is_detected(tmp_path: Path):
@@ -112,15 +123,51 @@ def test_read_manifest_checks_the_checksum_and_the_required_files_even_without_v
     with pytest.raises(BundleError, match="fails its checksum"):
         bundle.read_manifest(tmp_path / "b", verify=False)
     del manifest["files"]["bm25/idf.npy"]
-    path.write_text(json.dumps(integrity.seal(manifest)))
+    path.write_text(json.dumps(seal(manifest)))
     with pytest.raises(BundleError, match="does not list bm25/idf.npy, which this bundle's format requires"):
         bundle.read_manifest(tmp_path / "b", verify=False)
 
 
 def test_commit_version_seals_the_new_manifest(tmp_path: Path):
     written = make_bundle(tmp_path / "b")
-    new = {**written, "version": 2}
-    new[integrity.CHECKSUM_KEY] = "stale"
-    bundle.commit_version(tmp_path / "b", new)
+    bundle.commit_version(tmp_path / "b", written.replace(version=2, manifest_sha256="stale"))
     read = bundle.read_manifest(tmp_path / "b")
-    assert read["version"] == 2 and read[integrity.CHECKSUM_KEY] == integrity.manifest_checksum(read)
+    raw = json.loads((tmp_path / "b" / bundle.MANIFEST).read_text())
+    assert read.version == 2 and read.manifest_sha256 == manifest_checksum(raw)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda m: m.update(surprise=1), "the manifest has an unknown key 'surprise'"),
+        (lambda m: m["counts"].update(shards=2), "the manifest's counts section has an unknown key 'shards'"),
+        (lambda m: m["counts"].pop("chunks"), "the manifest's counts section lacks the required key 'chunks'"),
+        (lambda m: m["counts"].update(chunks="4"), "the manifest's counts.chunks must be an integer, got '4'"),
+        (lambda m: m["counts"].update(chunks=True), "the manifest's counts.chunks must be an integer, got True"),
+        (lambda m: m["counts"].update(chunks=-1), "chunks must be a non-negative integer, got -1"),
+        (lambda m: m["bm25"].update(k1=None), "the manifest's bm25.k1 must be a number, got None"),
+        (lambda m: m.update(store=[]), "the manifest's store section must be an object"),
+        (lambda m: m["files"]["data.bin"].update(bytes="5"), "files.data.bin.bytes must be an integer"),
+    ],
+)
+def test_a_manifest_is_parsed_strictly(tmp_path: Path, edit, message):
+    make_bundle(tmp_path / "b")
+    path = tmp_path / "b" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    edit(manifest)
+    path.write_text(json.dumps(seal(manifest)))  # past the checksum: the parser must catch it
+    with pytest.raises(BundleError) as caught:
+        bundle.read_manifest(tmp_path / "b", verify=False)
+    assert message in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_every_format_written_so_far_has_a_reader():
+    from retrieval.bundle import manifest
+
+    assert set(manifest.READERS) == set(range(1, bundle.FORMAT_VERSION + 1))
+    assert bundle.READABLE_VERSIONS == tuple(manifest.READERS)
+
+
+def test_a_manifest_round_trips_through_its_dict(tmp_path: Path):
+    written = make_bundle(tmp_path / "b")
+    assert Manifest.parse(written.to_dict()) == written

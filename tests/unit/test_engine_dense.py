@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from retrieval import Engine, IndexConfig
-from retrieval.bundle import integrity
+from retrieval.bundle.manifest import seal
 from retrieval.errors import BundleError, QueryError
 from retrieval.search import exact_topk
+from retrieval.bundle.manifest import dump
 from tests.conftest import SMALL_CORPUS, write_jsonl
 
 EXTRA = [
@@ -31,7 +32,7 @@ def engine(tmp_path_factory) -> Engine:
 
 def test_every_mode_answers_and_manifest_records_the_dense_side(engine: Engine):
     assert engine.modes == ("bm25", "dense", "hybrid", "prefilter")
-    dense = engine.manifest["dense"]
+    dense = dump(engine.manifest.dense)
     assert dense["kind"] == "flat" and dense["count"] == engine.counts["chunks"] and dense["dim"] == 384
     assert dense["embedder"]["variant"] == "fp32" and dense["embedder"]["weights_sha256"]
     for mode in engine.modes:
@@ -84,7 +85,7 @@ def test_a_different_embedder_is_refused(engine: Engine, tmp_path: Path):
     shutil.copytree(engine.path, copy)
     manifest = json.loads((copy / "manifest.json").read_text())
     manifest["dense"]["embedder"]["variant"] = "int8"
-    (copy / "manifest.json").write_text(json.dumps(integrity.seal(manifest)))  # past the checksum
+    (copy / "manifest.json").write_text(json.dumps(seal(manifest)))  # past the checksum
     with pytest.raises(BundleError, match="different embedder.*variant"):
         Engine.open(copy)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from retrieval import Engine
-from retrieval.bundle import integrity
+from retrieval.bundle.manifest import seal
 from retrieval.cli import main
 from retrieval.errors import QueryError
 from retrieval.keyword import BM25
@@ -18,6 +18,7 @@ from retrieval.search import exact_topk, fuse
 from retrieval.search.filters import normalize_filters, parse_filter_arg, value_text
 from retrieval.search.modes import mode_names
 from retrieval.search.planner import keyword_topk_allowed
+from retrieval.bundle.manifest import dump
 from tests.conftest import write_jsonl
 
 WORDS = ["json", "parsing", "files", "sockets", "threads", "regular", "expressions", "dates", "sorting", "lists",
@@ -164,7 +165,7 @@ def test_search_documents_and_batch_honour_filters(engine: Engine) -> None:
 
 
 def test_manifest_records_metadata_and_old_bundles_say_rebuild(engine: Engine, tmp_path: Path) -> None:
-    section = engine.manifest["metadata"]
+    section = dump(engine.manifest.metadata)
     assert section["file"] == "metadata.parquet" and section["keys"]["lang"] == len(ROWS)
     assert section["keys"]["score"] == len([r for r in ROWS if "score" in r])
     old = tmp_path / "old"
@@ -173,7 +174,7 @@ def test_manifest_records_metadata_and_old_bundles_say_rebuild(engine: Engine, t
     del manifest["metadata"]
     del manifest["files"]["metadata.parquet"]
     (old / "metadata.parquet").unlink()
-    (old / "manifest.json").write_text(json.dumps(integrity.seal(manifest)))
+    (old / "manifest.json").write_text(json.dumps(seal(manifest)))
     before = Engine.open(old)
     assert before.search("json", 3).hits  # opens and searches as before
     with pytest.raises(QueryError, match="built without document metadata .*rebuild"):

@@ -2,7 +2,7 @@
 requires, paths that leave the bundle, and values that contradict the files.
 
 Each edit is tried twice: with the checksum left stale (the checksum catches it) and recomputed
-(``integrity.seal``, as a careful editor would: then the check of the files catches it). Each
+(``manifest.seal``, as a careful editor would: then the check of the files catches it). Each
 refusal is seen through ``Engine.open`` and through ``retrieval search`` (one line, exit 2).
 """
 
@@ -19,6 +19,7 @@ import pytest
 
 from retrieval import Engine, IndexConfig, bundle
 from retrieval.bundle import integrity
+from retrieval.bundle.manifest import CHECKSUM_KEY, manifest_checksum, seal
 from retrieval.cli import main
 from retrieval.errors import BundleError
 from retrieval.types import Document
@@ -64,7 +65,7 @@ def tampered(src: Path, dst: Path, edit: Callable[[dict[str, Any]], Any], *, res
     manifest = load(dst)
     edit(manifest)
     if reseal:
-        integrity.seal(manifest)
+        seal(manifest)
     (dst / bundle.MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return dst
 
@@ -108,7 +109,7 @@ EDITS = [
     ("keyword_bundle", "counts.documents", lambda n: n + 1, r"counts.documents is 6 but rows of documents.parquet is 5"),
     ("keyword_bundle", "counts.terms", lambda n: n + 1, r"counts.terms is \d+ but BM25 vocabulary is \d+"),
     ("keyword_bundle", "counts.postings", lambda n: n - 1, r"counts.postings is \d+ but BM25 postings is \d+"),
-    ("keyword_bundle", "counts.chunks", "4", r"counts must hold non-negative integers"),
+    ("keyword_bundle", "counts.chunks", "4", r"counts.chunks must be an integer, got '4'"),
     ("keyword_bundle", "bm25.k1", 0.9, r"bm25.k1 is 0.9 but the BM25 index's is 1.5"),
     ("keyword_bundle", "bm25.b", 0.3, r"bm25.b is 0.3 but the BM25 index's is 0.75"),
     ("keyword_bundle", "bm25.variant", "okapi", r"bm25.variant is 'okapi' but the BM25 index's is 'lucene'"),
@@ -152,7 +153,7 @@ def test_bm25_parameters_must_be_those_the_native_index_was_built_with(keyword_b
     manifest = load(path)
     manifest["files"]["bm25/params.json"] = {"sha256": bundle.sha256_file(params_file), "bytes": params_file.stat().st_size}
     manifest["bm25"]["k1"] = manifest["config"]["bm25"]["k1"] = 0.9
-    (path / bundle.MANIFEST).write_text(json.dumps(integrity.seal(manifest)))
+    (path / bundle.MANIFEST).write_text(json.dumps(seal(manifest)))
     assert_refused(path, r"bm25/params.json's k1 is 0.9 but the BM25 index was built with 1.5", capsys)
 
 
@@ -164,7 +165,7 @@ def test_a_harmless_edit_still_fails_the_checksum_and_passes_once_resealed(keywo
 
 
 def test_a_manifest_without_a_checksum_is_refused(keyword_bundle, tmp_path, capsys):
-    path = tampered(keyword_bundle, tmp_path / "b", lambda m: m.pop(integrity.CHECKSUM_KEY), reseal=False)
+    path = tampered(keyword_bundle, tmp_path / "b", lambda m: m.pop(CHECKSUM_KEY), reseal=False)
     assert_refused(path, r"has no manifest_sha256.*rebuild", capsys)
 
 
@@ -172,7 +173,7 @@ def test_a_version_1_manifest_has_no_checksum_but_every_other_check(keyword_bund
     """Version 1 predates the checksum, so it is not asked for; the files and values still are."""
     def as_version_1(manifest: dict[str, Any]) -> None:
         manifest["format_version"] = 1
-        manifest.pop(integrity.CHECKSUM_KEY)
+        manifest.pop(CHECKSUM_KEY)
 
     path = tampered(keyword_bundle, tmp_path / "v1", as_version_1, reseal=False)
     assert Engine.open(path).search("json", 1).hits
@@ -258,7 +259,7 @@ def test_a_symlink_out_of_the_bundle_is_refused(keyword_bundle, tmp_path, capsys
 @pytest.mark.parametrize("entry", [{"sha256": "zz", "bytes": 1}, {"sha256": "0" * 64, "bytes": "1"}, "x", {"bytes": 1}])
 def test_a_malformed_file_entry_is_refused(keyword_bundle, entry, tmp_path, capsys):
     path = tampered(keyword_bundle, tmp_path / "b", lambda m: m["files"].__setitem__("chunks.parquet", entry), reseal=True)
-    assert_refused(path, r"malformed entry for chunks.parquet", capsys)
+    assert_refused(path, r"malformed entry for chunks.parquet|manifest's files\.chunks\.parquet", capsys)
 
 
 def test_every_bundle_written_lists_exactly_the_files_its_format_requires(keyword_bundle, dense_bundle, updated_bundle, tmp_path):
@@ -272,22 +273,22 @@ def test_every_bundle_written_lists_exactly_the_files_its_format_requires(keywor
     Engine.open(compacted).compact()
     for path in (keyword_bundle, dense_bundle, updated_bundle, deletes_only, compacted):
         manifest = bundle.read_manifest(path)
-        assert integrity.required_files(manifest) == set(manifest["files"]), path
+        assert integrity.required_files(manifest) == set(manifest.files), path
     assert load(deletes_only)["delta"]["chunks"] == 0 and load(compacted)["base"].startswith("gen-")
 
 
 def test_the_checksum_covers_the_canonical_content(keyword_bundle):
     manifest = load(keyword_bundle)
-    assert manifest[integrity.CHECKSUM_KEY] == integrity.manifest_checksum(manifest)
+    assert manifest[CHECKSUM_KEY] == manifest_checksum(manifest)
     reordered = dict(reversed(list(manifest.items())))  # key order and layout are not content
-    assert integrity.manifest_checksum(reordered) == manifest[integrity.CHECKSUM_KEY]
+    assert manifest_checksum(reordered) == manifest[CHECKSUM_KEY]
     manifest["counts"]["chunks"] += 0.0  # 4 -> 4.0 is an edit
-    assert integrity.manifest_checksum(manifest) != manifest[integrity.CHECKSUM_KEY]
+    assert manifest_checksum(manifest) != manifest[CHECKSUM_KEY]
 
 
 def test_update_and_compaction_write_sealed_manifests(updated_bundle, tmp_path):
     manifest = load(updated_bundle)
-    assert manifest["version"] == 3 and manifest[integrity.CHECKSUM_KEY] == integrity.manifest_checksum(manifest)
+    assert manifest["version"] == 3 and manifest[CHECKSUM_KEY] == manifest_checksum(manifest)
     previous = json.loads((updated_bundle / bundle.PREVIOUS_MANIFEST).read_text())
-    assert previous[integrity.CHECKSUM_KEY] == integrity.manifest_checksum(previous)
+    assert previous[CHECKSUM_KEY] == manifest_checksum(previous)
     assert np.load(updated_bundle / manifest["delta"]["dir"] / "tombstones.npy").size > 0

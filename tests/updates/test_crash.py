@@ -94,10 +94,10 @@ def test_sigkill_mid_update_leaves_previous_version_and_rerun_completes(tmp_path
 
     after = Engine.open(root)  # verifies every file of whatever version is current
     if step == "committed-before-gc":  # the upsert's manifest is in place: that version is whole
-        assert after.manifest["version"] == 2
+        assert after.manifest.version == 2
         assert after.search("quokkas", k=1).hits[0].doc_id == "d1"
     else:
-        assert after.manifest.get("version", 1) == 1
+        assert after.manifest.version == 1
         assert [(h.id, h.score) for h in after.search("Document 1 topic", k=12).hits] == expected_old
         assert not after.search("quokkas", k=1).hits
 

@@ -98,7 +98,7 @@ def test_update_finds_new_text_and_delete_removes_it_from_every_mode(tmp_path, e
     assert engine.counts["documents"] == len(docs) - 1
 
     reopened = Engine.open(tmp_path / "b")  # checks every file's sha256 in the new version
-    assert reopened.manifest["version"] == 3 and reopened.counts == engine.counts
+    assert reopened.manifest.version == 3 and reopened.counts == engine.counts
 
 
 @pytest.mark.parametrize("exclude_max", [1024, 0], ids=["over-ask", "live-ids"])
@@ -131,7 +131,7 @@ def test_updated_bundle_scores_like_a_fresh_build_of_the_live_documents(tmp_path
 
     report = engine.compact()
     assert report.committed and report.chunks_removed > 0
-    assert engine.manifest.get("delta") is None and engine.manifest["base"].startswith("gen-")
+    assert engine.manifest.delta is None and engine.manifest.base.startswith("gen-")
     # Compaction keeps chunk-id order (surviving base chunks, then added ones): build the same order.
     order = list(dict.fromkeys(engine.store.all_doc_ids().to_pylist()))
     fresh2 = build([docs[d] for d in order], tmp_path / "fresh2", embedder)

@@ -19,6 +19,8 @@ namespace retrieval {
 
 constexpr std::uint64_t kFormatVersion = 1;
 
+class PostingsAccumulator;
+
 // Everything needed to reopen an index. When an index is opened from these views, the caller
 // keeps the memory alive for the index's lifetime.
 struct IndexArrays {
@@ -45,6 +47,10 @@ public:
     static std::unique_ptr<BM25Index> build(ArrayView<std::uint64_t> doc_offsets,
                                             ArrayView<std::uint32_t> tokens, std::uint64_t vocab_size,
                                             const Params& params, unsigned n_threads);
+    // The same index as build() over the documents added to `acc`, which this empties. vocab_size
+    // and params are validated before `acc` is touched.
+    static std::unique_ptr<BM25Index> finish(PostingsAccumulator& acc, std::uint64_t vocab_size,
+                                             const Params& params, unsigned n_threads);
     // Checks sizes, offsets and bounds in O(docs + terms + blocks) (std::invalid_argument when the
     // set is inconsistent); block bytes are checked as they are decoded. When `params` differ from
     // the ones stored, idf and block maxima are recomputed (one pass over the postings).
@@ -88,6 +94,7 @@ public:
 
 private:
     BM25Index() = default;
+    static std::unique_ptr<BM25Index> from_postings(BuiltPostings postings, const Params& params, unsigned n_threads);
     // Derived tables; with reuse_stored the idf and block maxima already in arrays_ are kept.
     // `stats` (validated by the caller, with reuse_stored false) replaces the segment's own N,
     // avgdl and df.

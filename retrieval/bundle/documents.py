@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..bundle.layout import DOCUMENTS_FILE
+from .layout import DOCUMENTS_FILE
 from ..errors import BundleError
 
 NO_HASH = ""  # bundles built before hashes were stored: every upsert counts as a change
@@ -34,23 +34,38 @@ class DocState:
 
 
 class BaseDocumentsWriter:
-    """Collects (doc_id, content_hash) during a build; ``close`` writes ``documents.parquet``."""
+    """Writes ``documents.parquet`` (doc_id, content_hash) as documents arrive, a row group of
+    ``batch_rows`` at a time (a build holds no list of every document)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, batch_rows: int = 65_536) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         self.path = path
+        self._schema = pa.schema([("doc_id", pa.string()), ("content_hash", pa.string())])
+        self._writer = pq.ParquetWriter(path, self._schema, compression="zstd")
+        self._batch_rows = batch_rows
         self._ids: list[str] = []
         self._hashes: list[str] = []
+        self.count = 0
 
     def add(self, doc_id: str, content_hash: str) -> None:
         self._ids.append(doc_id)
         self._hashes.append(content_hash)
+        self.count += 1
+        if len(self._ids) >= self._batch_rows:
+            self._flush()
 
     def close(self) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        if self._ids or self.count == 0:  # an empty table still gets its (empty) row group
+            self._flush()
+        self._writer.close()
 
-        table = pa.table({"doc_id": pa.array(self._ids, pa.string()), "content_hash": pa.array(self._hashes, pa.string())})
-        pq.write_table(table, self.path, compression="zstd")
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        self._writer.write_table(pa.table([self._ids, self._hashes], schema=self._schema))
+        self._ids, self._hashes = [], []
 
 
 def base_documents(base: Path, chunk_doc_ids: Any) -> dict[str, DocState]:
