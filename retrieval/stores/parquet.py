@@ -1,11 +1,12 @@
 """The default chunk store: one Parquet file, row position == chunk id.
 
-Written in row groups as chunks stream in (constant memory); read memory-mapped, fetching only
-the rows a query needs.
+Written in row groups as chunks stream in (constant memory). Read memory-mapped; a column is
+decoded into memory whole on its first use (``ParquetChunkStore``).
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -71,29 +72,37 @@ class ParquetChunkWriter:
 
 
 class ParquetChunkStore:
-    """Read access to the chunks of a bundle by integer id."""
+    """Read access to the chunks of a bundle by integer id.
+
+    Opening reads only the file's footer: the columns are decoded on first use (the document ids
+    alone for ``doc_ids``), so a command that opens a bundle without reading chunks, such as
+    ``retrieval index`` returning the engine it built, never holds the corpus text in memory.
+    """
 
     def __init__(self, path: Path) -> None:
+        self.path = Path(path)
         try:
-            # One contiguous chunk per column: take() on many row groups costs ~7x more per call.
-            self._table = pq.read_table(path, memory_map=True).combine_chunks()
+            parquet = pq.ParquetFile(self.path, memory_map=True)
+            schema, self._rows = parquet.schema_arrow, parquet.metadata.num_rows
         except (OSError, pa.ArrowException) as exc:
             raise BundleError(f"cannot read chunk store {path}: {exc}") from None
-        if not self._table.schema.equals(SCHEMA):
+        if not schema.equals(SCHEMA):
             raise BundleError(f"chunk store {path} has an unexpected schema")
-        self._doc_ids = self._table.column("doc_id").combine_chunks()
+        self._lock = threading.Lock()
+        self._table: pa.Table | None = None
+        self._doc_ids: pa.Array | None = None
 
     def __len__(self) -> int:
-        return self._table.num_rows
+        return self._rows
 
     def get(self, ids: Sequence[int] | np.ndarray) -> list[Chunk]:
         """Chunks for ``ids`` in the given order."""
-        rows = self._table.take(pa.array(self._checked(ids))).to_pylist()
+        rows = self._loaded_table().take(pa.array(self._checked(ids))).to_pylist()
         return [Chunk(**row) for row in rows]
 
     def doc_ids(self, ids: Sequence[int] | np.ndarray) -> list[str]:
         """Document ids of the given chunks, without reading their text."""
-        return self._doc_ids.take(pa.array(self._checked(ids))).to_pylist()
+        return self.all_doc_ids().take(pa.array(self._checked(ids))).to_pylist()
 
     def _checked(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         ids = np.asarray(ids, dtype=np.int64)
@@ -103,7 +112,26 @@ class ParquetChunkStore:
         return ids
 
     def all_doc_ids(self) -> pa.Array:
+        if self._doc_ids is None:
+            with self._lock:
+                if self._doc_ids is None:
+                    source = self._table if self._table is not None else self._read(["doc_id"])
+                    self._doc_ids = source.column("doc_id").combine_chunks()
         return self._doc_ids
+
+    def _loaded_table(self) -> pa.Table:
+        if self._table is None:
+            with self._lock:
+                if self._table is None:
+                    # One contiguous chunk per column: take() on many row groups costs ~7x more per call.
+                    self._table = self._read(None).combine_chunks()
+        return self._table
+
+    def _read(self, columns: list[str] | None) -> pa.Table:
+        try:
+            return pq.read_table(self.path, columns=columns, memory_map=True)
+        except (OSError, pa.ArrowException) as exc:
+            raise BundleError(f"cannot read chunk store {self.path}: {exc}") from None
 
     def close(self) -> None:
         """Nothing to release: the file is memory-mapped and unmapped with the table."""

@@ -118,3 +118,30 @@ def test_postgres_writer_section_and_store(pg_dsn, pg_schema, tmp_path: Path, mo
         open_chunk_store(tmp_path, section, 6)
     with pytest.raises(BundleError, match="under bundle key 'nope'"):
         open_chunk_store(tmp_path, dict(section, bundle="nope"), 5)
+
+
+def test_parquet_store_decodes_columns_only_when_read(tmp_path: Path) -> None:
+    """Opening reads the footer alone (``retrieval index`` returns the engine it built without ever
+    holding the corpus text); the document ids decode without the text; the text on the first get."""
+    import pyarrow as pa
+
+    big = [Chunk(id=f"d{i}#0", doc_id=f"d{i}", ordinal=0, text="word " * 2000, title="", start=0, end=10_000,
+                 n_tokens=2000) for i in range(200)]  # ~2 MB of text, a few KB compressed
+    writer = ParquetChunkWriter(tmp_path / "chunks.parquet")
+    for chunk in big:
+        writer.add(chunk)
+    writer.close()
+    before = pa.total_allocated_bytes()
+    store = ParquetChunkStore(tmp_path / "chunks.parquet")
+    assert len(store) == 200
+    assert pa.total_allocated_bytes() - before < 100_000
+    assert store.doc_ids([5, 0]) == ["d5", "d0"]
+    assert pa.total_allocated_bytes() - before < 500_000
+    assert store.get([199])[0] == big[199]
+    assert pa.total_allocated_bytes() - before > 2_000_000
+
+
+def test_parquet_store_refuses_a_file_that_is_not_a_chunk_table(tmp_path: Path) -> None:
+    (tmp_path / "chunks.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(BundleError, match="cannot read chunk store"):
+        ParquetChunkStore(tmp_path / "chunks.parquet")

@@ -1,8 +1,8 @@
 """Bundles written by earlier code still open and search exactly as they did.
 
 ``tests/fixtures/bundles_v1`` was written by the code of commit 461a07a (format 1, before the
-manifest checksum); ``tests/fixtures/bundles_v2`` by commit d6d7a73 (format 2, the last main before
-the typed manifest), with ``tests/fixtures/make_bundles.py``. Each holds a keyword-only bundle and
+manifest checksum); ``tests/fixtures/bundles_v2`` by commit de94d31 (format 2, the main before this
+redesign), with ``tests/fixtures/make_bundles.py``. Each holds a keyword-only bundle and
 a dense one after updates (a delta with an added and a deleted document), and
 ``expected_hits.json``: what that code returned for the same searches.
 """
