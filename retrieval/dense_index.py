@@ -79,7 +79,7 @@ class VectorWriter:
     """
 
     def __init__(self, directory: Path, embedder: Any, dim: int | None = None) -> None:
-        from .context.sentence_index import NpyAppender
+        from .bundle.npy import NpyAppender
 
         self.directory = Path(directory)
         self.embedder = embedder

@@ -6,7 +6,7 @@ commits, garbage collection, reading the manifest), ``integrity`` (the manifest'
 files the format requires, safe paths), ``overwrite`` (what a command may replace), ``opening``
 (a version's parts: chunk store, BM25, vectors, sentences, metadata, live set), ``consistency``
 (manifest values checked against the files), ``writer`` (the one writer of a base: build and
-compact), ``documents`` (each document's chunks and content hash), ``delta``, ``layers`` and
+compact), ``npy`` (array files written a block at a time), ``documents`` (each document's chunks and content hash), ``delta``, ``layers`` and
 ``segments`` (reading a base plus its delta), ``view`` (``BundleView``: one opened version, frozen). What changes a
 bundle (upsert, delete, sync, compact) is in ``retrieval.updates``.
 
@@ -33,6 +33,7 @@ from .directory import (
     seal_version_dir,
     sha256_file,
     update_lock,
+    utc_now,
     write_manifest,
     writing,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "seal_version_dir",
     "sha256_file",
     "update_lock",
+    "utc_now",
     "write_manifest",
     "writing",
 ]

@@ -113,12 +113,17 @@ def new_manifest(info: dict[str, Any], files: dict[str, FileEntry]) -> Manifest:
     raw = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "created": utc_now(),
         "environment": environment(),
         **info,
         "files": {rel: {"sha256": e.sha256, "bytes": e.bytes} for rel, e in files.items()},
     }
     return Manifest.parse(raw)
+
+
+def utc_now() -> str:
+    """The manifest's timestamp format (``created``, ``updated``, ``compacted``)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def next_version(old: Manifest, files: dict[str, FileEntry], **changes: Any) -> Manifest:

@@ -166,7 +166,7 @@ class BaseWriter:
         bm25 = self._bm25.build()
         bm25.save(self.directory / BM25_DIR)
         stages["bm25_s"] = time.perf_counter() - t0
-        sections["bm25"] = {**asdict(self.config.bm25), "avgdl": float(bm25.index.avgdl)}
+        sections["bm25"] = {**asdict(bm25.config), "avgdl": float(bm25.index.avgdl)}  # the parameters it was built with
         sections["counts"] = {
             "chunks": n_chunks,
             "terms": len(bm25.vocabulary),

@@ -22,6 +22,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from ..bundle.npy import NpyAppender
 from ..bundle.layout import SENTENCE_OFFSETS_FILE, SENTENCE_SPANS_FILE, SENTENCE_VECTORS_FILE, SENTENCES_DIR
 from ..errors import BundleError
 from ..text import split_sentences
@@ -39,58 +40,6 @@ def _write_positions(directory: Path, offsets: Any, spans: Any) -> None:
     """Save a sentence index's offsets and spans in their on-disk types (the vectors are streamed)."""
     np.save(directory / SENTENCE_OFFSETS_FILE, np.asarray(offsets, dtype=np.int64), allow_pickle=False)
     np.save(directory / SENTENCE_SPANS_FILE, np.asarray(spans, dtype=np.int32).reshape(-1, 2), allow_pickle=False)
-
-
-class NpyAppender:
-    """One ``.npy`` file written a block of rows at a time, byte for byte what ``np.save`` writes
-    for the whole array, without ever holding it (chunk and sentence vectors during a build).
-
-    The header is written first for zero rows and rewritten in place for the final count by
-    ``close``: numpy pads every header with room for a 21-digit first axis, so its length holds.
-    """
-
-    def __init__(self, path: Path, dtype: Any, row_shape: tuple[int, ...]) -> None:
-        self.path = Path(path)
-        self.dtype = np.dtype(dtype)
-        self.row_shape = tuple(int(n) for n in row_shape)
-        self.rows = 0
-        self._file: Any = open(self.path, "wb")
-        self._header_bytes = self._write_header()
-
-    def append(self, block: Any) -> None:
-        """Append rows (``[n, *row_shape]``, converted to the file's dtype)."""
-        block = np.ascontiguousarray(block, dtype=self.dtype)
-        if block.shape[1:] != self.row_shape:
-            raise ValueError(f"{self.path.name}: rows of shape {block.shape[1:]}, expected {self.row_shape}")
-        if block.size:
-            self._file.write(block.data.cast("B"))
-        self.rows += len(block)
-
-    def close(self) -> int:
-        """Write the final header; returns the number of rows."""
-        if self._file.closed:
-            return self.rows
-        try:
-            if self._write_header() != self._header_bytes:  # numpy changed its header padding: never silently corrupt
-                raise RuntimeError(f"{self.path}: the .npy header changed length when rewritten")
-        finally:
-            self._file.close()
-        return self.rows
-
-    def abort(self) -> None:
-        """Close and delete the partial file (best effort)."""
-        if not self._file.closed:
-            self._file.close()
-        self.path.unlink(missing_ok=True)
-
-    def _write_header(self) -> int:
-        self._file.flush()
-        self._file.seek(0)
-        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": (self.rows, *self.row_shape)}
-        np.lib.format.write_array_header_1_0(self._file, header)
-        written = self._file.tell()
-        self._file.seek(0, 2)  # back to the end, where rows go
-        return written
 
 
 class SentenceIndexBuilder:
@@ -150,8 +99,7 @@ class SentenceIndexBuilder:
         offsets = np.asarray(offsets, dtype=np.int64)
         self._offsets.frombytes((offsets[1:] - offsets[0] + self.n_sentences).tobytes())
         self._spans.frombytes(spans.tobytes())
-        for start in range(0, len(spans), EMBED_WINDOW):  # a memory-mapped source is read a window at a time
-            self._vectors.append(vectors[start : start + EMBED_WINDOW])
+        self._vectors.extend(vectors, EMBED_WINDOW)
         self.seconds += time.perf_counter() - t0
 
     @property

@@ -60,7 +60,7 @@ def compact(root: str | Path, *, engine: Any = None, embedder: Any = None, store
                 version=version,
                 base=final.name,
                 delta=None,
-                compacted=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                compacted=bundle.utc_now(),
                 retired_stores=retired_by(manifest, new_store),  # rows deleted after the next commit
             )
             bundle.commit_version(root, committed)

@@ -426,7 +426,7 @@ class _Update:
         return embed_all(self.embedder, [self._indexed_text(c) for c in self.new_chunks])
 
     def _write_vectors(self, out: Path, new_vectors: np.ndarray) -> None:
-        from ..context.sentence_index import NpyAppender
+        from ..bundle.npy import NpyAppender
         from ..dense_index import WINDOW
 
         index = self.parts.dense.index  # opened privately for this update: safe to extend
@@ -436,10 +436,7 @@ class _Update:
         # The previous delta's rows, then the new ones, without holding both in memory.
         vectors = NpyAppender(out / layout.VECTORS_FILE, np.float32, (new_vectors.shape[1],))
         if self.delta_dir is not None:
-            previous = np.load(self.delta_dir / layout.VECTORS_FILE, mmap_mode="r", allow_pickle=False)
-            for start in range(0, len(previous), WINDOW):
-                vectors.append(previous[start : start + WINDOW])
-            del previous
+            vectors.extend(np.load(self.delta_dir / layout.VECTORS_FILE, mmap_mode="r", allow_pickle=False), WINDOW)
         vectors.append(new_vectors)
         vectors.close()
 
@@ -479,7 +476,7 @@ class _Update:
             files,
             **extra,
             version=version,
-            updated=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            updated=bundle.utc_now(),
             retired_stores=[],  # the previous version's retired keys are deleted right after this commit
             delta=section,
             counts=counts,

@@ -30,7 +30,8 @@ from retrieval import Engine, IndexConfig
 from retrieval.bundle import layout
 from retrieval.bundle.writer import BaseWriter, indexed_text
 from retrieval.context import sentence_index
-from retrieval.context.sentence_index import TITLE_WORDS, NpyAppender
+from retrieval.bundle.npy import NpyAppender
+from retrieval.context.sentence_index import TITLE_WORDS
 from retrieval.ingest import Chunker
 from retrieval.search import exact_topk
 from retrieval.text import Analyzer, TokenCounter, split_sentences
