@@ -355,7 +355,7 @@ PYBIND11_MODULE(_native, m) {
              "tables: save arrays only from an index opened without stats.")
         .def("topk", &topk, py::arg("query"), py::arg("k"), py::arg("strategy") = "auto",
              "(ids int64, scores float64), best first, ties by smaller id; only docs containing a "
-             "query term; length min(k, matching docs). strategy: 'auto', 'exhaustive' or 'maxscore'.")
+             "query term; length min(k, matching docs). strategy: 'auto', 'exhaustive', 'maxscore' or 'bounded' (all exact).")
         .def("topk_batch", &topk_batch, py::arg("query_offsets"), py::arg("query_tokens"), py::arg("k"),
              py::arg("n_threads") = 0, py::arg("strategy") = "auto",
              "(ids [nq,k] padded with -1, scores [nq,k] padded with -inf, counts [nq]). "
@@ -381,8 +381,17 @@ PYBIND11_MODULE(_native, m) {
                           if (bytes < 0) throw py::value_error("cache_limit must be >= 0 bytes");
                           s.core->set_cache_limit(static_cast<std::size_t>(bytes));
                       },
-                      "Budget of the impact cache in bytes (12 a posting); a change applies to later "
+                      "Budget of the exact impact cache in bytes (12 a posting); a change applies to later "
                       "fills. 0 turns caching off.")
+        .def_property_readonly("bound_cache_bytes", [](const PyIndex& s) { return s.core->bound_cache_bytes(); },
+                               "Bytes held by the bound cache (quantized postings MaxScore prunes with).")
+        .def_property("bound_cache_limit", [](const PyIndex& s) { return s.core->bound_cache_limit(); },
+                      [](PyIndex& s, long long bytes) {
+                          if (bytes < 0) throw py::value_error("bound_cache_limit must be >= 0 bytes");
+                          s.core->set_bound_cache_limit(static_cast<std::size_t>(bytes));
+                      },
+                      "Budget of the bound cache in bytes (6 a posting); a change applies to later "
+                      "fills. 0 turns it off (MaxScore then decodes blocks exactly).")
         .def_property_readonly("variant",
                                [](const PyIndex& s) { return std::string(variant_name(s.core->params().variant)); })
         .def_property_readonly("k1", [](const PyIndex& s) { return s.core->params().k1; })

@@ -68,4 +68,43 @@ std::size_t topk_nonzero(const double* a, std::size_t n_docs, std::size_t k, Den
     return best.finish(ids, scores);
 }
 
+std::int16_t kth_largest_positive(const std::int16_t* a, std::size_t n, std::size_t k, DenseTopKScratch& s,
+                                  std::vector<std::int16_t>& block_max) {
+    const std::size_t n_blocks = (n + kBlock - 1) / kBlock;  // a is padded to whole blocks
+    block_max.resize(n_blocks);
+    for (std::size_t b = 0; b < n_blocks; ++b) {
+#if defined(__SSE2__)
+        __m128i m = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + b * kBlock));
+        m = _mm_max_epi16(m, _mm_srli_si128(m, 8));
+        m = _mm_max_epi16(m, _mm_srli_si128(m, 4));
+        m = _mm_max_epi16(m, _mm_srli_si128(m, 2));
+        block_max[b] = static_cast<std::int16_t>(_mm_cvtsi128_si32(m));
+#else
+        block_max[b] = *std::max_element(a + b * kBlock, a + (b + 1) * kBlock);
+#endif
+    }
+    // A floor from bucket maxima (as seed_floor), then the values of the blocks that reach it.
+    auto& values = s.bucket_max;
+    const std::size_t m = std::min(n_blocks, 2 * k);
+    double floor = 1.0;
+    if (m >= k) {
+        values.resize(m);
+        for (std::size_t i = 0; i < m; ++i) {
+            const std::int16_t* bm = block_max.data();
+            values[i] = *std::max_element(bm + i * n_blocks / m, bm + (i + 1) * n_blocks / m);
+        }
+        std::nth_element(values.begin(), values.begin() + (k - 1), values.end(), std::greater<double>());
+        floor = std::max(1.0, values[k - 1]);
+    }
+    values.clear();
+    for (std::size_t b = 0; b < n_blocks; ++b) {
+        if (block_max[b] < floor) continue;
+        for (std::size_t i = b * kBlock; i < (b + 1) * kBlock; ++i)
+            if (a[i] >= floor) values.push_back(a[i]);
+    }
+    if (values.size() < k) return 0;
+    std::nth_element(values.begin(), values.begin() + (k - 1), values.end(), std::greater<double>());
+    return static_cast<std::int16_t>(values[k - 1]);
+}
+
 }  // namespace retrieval

@@ -1,5 +1,9 @@
 #include "retrieval/impact_cache.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
 #include "retrieval/query.hpp"
 
 #if defined(__SSE2__)  // every x86-64 CPU: no extra compiler flag needed
@@ -7,14 +11,6 @@
 #endif
 
 namespace retrieval {
-
-bool ImpactCache::reserve(std::size_t bytes) {
-    std::size_t used = used_.load(std::memory_order_relaxed);
-    do {
-        if (bytes > limit() || used > limit() - bytes) return false;
-    } while (!used_.compare_exchange_weak(used, used + bytes, std::memory_order_relaxed));
-    return true;
-}
 
 namespace {
 // contribution() for each posting. The division dominates; SSE2 does two at a time with the very
@@ -37,25 +33,28 @@ void contributions(const IndexView& ix, std::uint32_t term, const std::uint32_t*
 #endif
     for (; i < n; ++i) out[i] = contribution<V>(idf, k1p1, tfs[i], norms[docs[i]]);
 }
+
+void block_contributions(const IndexView& ix, std::uint32_t term, const std::uint32_t* docs, const std::uint32_t* tfs,
+                         std::uint32_t n, double* out) {
+    if (ix.params.variant == Variant::Okapi) {
+        contributions<Variant::Okapi>(ix, term, docs, tfs, n, out);
+    } else {
+        contributions<Variant::Lucene>(ix, term, docs, tfs, n, out);
+    }
+}
 }  // namespace
 
 std::uint32_t decode_impacts(const IndexView& ix, std::uint32_t term, std::uint64_t blk, std::uint32_t* docs,
                              double* impacts) {
     std::uint32_t tfs[kBlockSize];
     const std::uint32_t n = decode_block(*ix.postings, term, blk, docs, tfs);
-    if (ix.params.variant == Variant::Okapi) {
-        contributions<Variant::Okapi>(ix, term, docs, tfs, n, impacts);
-    } else {
-        contributions<Variant::Lucene>(ix, term, docs, tfs, n, impacts);
-    }
+    block_contributions(ix, term, docs, tfs, n, impacts);
     return n;
 }
 
-const TermImpacts* ImpactCache::fill(const IndexView& ix, std::uint32_t term) {
+const TermImpacts* ImpactCache::get(const IndexView& ix, std::uint32_t term) {
     const std::size_t df = ix.postings->df[term];
-    const std::size_t bytes = df * kBytesPerPosting;
-    if (!reserve(bytes)) return nullptr;
-    try {
+    return TermCache::get(term, df * kBytesPerPosting, [&] {
         auto entry = std::make_unique<TermImpacts>();
         entry->docs.resize(df);  // each block is decoded straight into place
         entry->impacts.resize(df);
@@ -64,18 +63,49 @@ const TermImpacts* ImpactCache::fill(const IndexView& ix, std::uint32_t term) {
         for (std::uint64_t blk = pv.term_blocks[term]; blk < pv.term_blocks[term + 1]; ++blk) {
             at += decode_impacts(ix, term, blk, entry->docs.data() + at, entry->impacts.data() + at);
         }
-        std::lock_guard<std::mutex> lock(mu_);
-        if (const TermImpacts* other = slots_[term].load(std::memory_order_acquire)) {
-            used_.fetch_sub(bytes, std::memory_order_relaxed);  // another query filled it first
-            return other;
+        return entry;
+    });
+}
+
+double bound_quantum(double term_max) {
+    if (!(term_max > 0.0)) return 0.0;  // no positive contribution: every bound is 0
+    double q = term_max / 255.0;
+    while (255.0 * q < term_max) q = std::nextafter(q, HUGE_VAL);
+    return q;
+}
+
+std::uint8_t bound_step(double c, double quantum) {
+    if (!(c > 0.0)) return 0;  // 0 * quantum = 0 >= c
+    double step = std::min(std::ceil(c / quantum), 255.0);
+    while (step < 255.0 && step * quantum < c) step += 1.0;  // the division may round down
+    return static_cast<std::uint8_t>(step);
+}
+
+const TermBounds* BoundCache::get(const IndexView& ix, std::uint32_t term) {
+    const std::size_t df = ix.postings->df[term];
+    return TermCache::get(term, df * kBytesPerPosting, [&] {
+        auto entry = std::make_unique<TermBounds>();
+        entry->docs.resize(df);
+        entry->steps.resize(df);
+        entry->tfs.resize(df);
+        entry->quantum = bound_quantum(ix.term_max[term]);
+        const double quantum = entry->quantum;
+        const PostingsView& pv = *ix.postings;
+        std::uint32_t tfs[kBlockSize];
+        double impacts[kBlockSize];
+        std::size_t at = 0;
+        for (std::uint64_t blk = pv.term_blocks[term]; blk < pv.term_blocks[term + 1]; ++blk) {
+            std::uint32_t* docs = entry->docs.data() + at;
+            const std::uint32_t n = decode_block(pv, term, blk, docs, tfs);
+            block_contributions(ix, term, docs, tfs, n, impacts);
+            for (std::uint32_t i = 0; i < n; ++i) {
+                entry->steps[at + i] = bound_step(impacts[i], quantum);
+                entry->tfs[at + i] = static_cast<std::uint8_t>(std::min<std::uint32_t>(tfs[i], kTfEscape));
+            }
+            at += n;
         }
-        owned_.push_back(std::move(entry));
-        slots_[term].store(owned_.back().get(), std::memory_order_release);
-        return owned_.back().get();
-    } catch (...) {  // corrupt block or out of memory: give the budget back and report
-        used_.fetch_sub(bytes, std::memory_order_relaxed);
-        throw;
-    }
+        return entry;
+    });
 }
 
 }  // namespace retrieval

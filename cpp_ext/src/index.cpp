@@ -80,6 +80,7 @@ void BM25Index::init_tables(const Params& params, unsigned n_threads, bool reuse
     }
     term_max_ = compute_term_max(arrays_.postings);
     cache_ = std::make_unique<ImpactCache>(vocab_size());
+    bounds_ = std::make_unique<BoundCache>(vocab_size());
 }
 
 std::uint32_t BM25Index::df(std::uint64_t term) const {
@@ -95,7 +96,7 @@ void BM25Index::check_query(ArrayView<std::uint32_t> query, const char* what) co
 }
 
 IndexView BM25Index::view() const {
-    return {&arrays_.postings, cache_.get(), arrays_.idf, view_of(norms_), view_of(term_max_), params_,
+    return {&arrays_.postings, cache_.get(), bounds_.get(), arrays_.idf, view_of(norms_), view_of(term_max_), params_,
             static_cast<std::uint32_t>(n_docs())};
 }
 

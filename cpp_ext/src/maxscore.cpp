@@ -18,6 +18,7 @@
 // end of the shortest current block when the sum of all block maxima cannot win) was 20%
 // slower on the 100k-document benchmark and was dropped.
 #include <algorithm>
+#include <functional>
 #include <limits>
 #include <numeric>
 
@@ -27,10 +28,68 @@ namespace retrieval {
 
 namespace {
 
+// A lower bound of the k-th best exact score, from the rarest terms alone: with every
+// contribution >= 0, a doc's share over some terms is <= its score, so the k-th best share is
+// <= the k-th best score. MaxScore starts pruning with it instead of waiting for its heap to fill
+// (on long lists the first heap thresholds are far too low to make any term non-essential).
+// Returns -inf when it cannot help (negative contributions, fewer than k docs seen).
+double seed_threshold(const IndexView& ix, const QueryPlan& plan, std::size_t k, Scratch& s) {
+    constexpr double kNone = -std::numeric_limits<double>::infinity();
+    if (!(plan.slack > 0.0)) return kNone;  // pruning at the floor is exact only with slack > 0
+    auto& rare = s.order;  // reused: maxscore() rebuilds it afterwards
+    rare.resize(plan.terms.size());
+    std::iota(rare.begin(), rare.end(), 0u);
+    for (const QueryTerm& qt : plan.terms)
+        if (qt.idf < 0.0) return kNone;
+    std::sort(rare.begin(), rare.end(), [&](std::uint32_t a, std::uint32_t b) {
+        return ix.postings->df[plan.terms[a].term] < ix.postings->df[plan.terms[b].term];
+    });
+    // A small share of the query's postings: the seed must stay cheap next to the search.
+    std::uint64_t total = 0;
+    for (const QueryTerm& qt : plan.terms) total += ix.postings->df[qt.term];
+    const std::uint64_t budget = std::max<std::uint64_t>(total / 16, 64 * k);
+    s.ensure_dense(ix.n_docs);
+    double* acc = s.acc.data();
+    std::uint8_t* seen = s.seen.data();
+    std::uint32_t* touched = s.touched.data();
+    std::uint64_t used = 0;
+    std::uint32_t docs[kBlockSize];
+    double impacts[kBlockSize];
+    struct Reset {
+        Scratch& s;
+        ~Reset() { s.reset_dense(); }
+    } reset{s};
+    for (std::uint32_t u : rare) {
+        const QueryTerm& qt = plan.terms[u];
+        const std::uint64_t df = ix.postings->df[qt.term];
+        if (used > 0 && used + df > budget) break;
+        used += df;
+        const double w = static_cast<double>(qt.multiplicity);
+        const PostingsView& pv = *ix.postings;
+        for (std::uint64_t blk = pv.term_blocks[qt.term]; blk < pv.term_blocks[qt.term + 1]; ++blk) {
+            const std::uint32_t n = decode_impacts(ix, qt.term, blk, docs, impacts);
+            for (std::uint32_t i = 0; i < n; ++i) {
+                const std::uint32_t d = docs[i];
+                touched[s.n_touched] = d;
+                s.n_touched += seen[d] ^ 1u;
+                seen[d] = 1;
+                acc[d] += w * impacts[i];
+            }
+        }
+    }
+    if (s.n_touched < k) return kNone;
+    auto& shares = s.contrib;  // reused: maxscore() reassigns it afterwards
+    shares.resize(s.n_touched);
+    for (std::size_t i = 0; i < s.n_touched; ++i) shares[i] = acc[touched[i]];
+    std::nth_element(shares.begin(), shares.begin() + (k - 1), shares.end(), std::greater<double>());
+    return shares[k - 1] - plan.slack;  // shares are summed in another order than scores
+}
+
 std::size_t maxscore(const IndexView& ix, const QueryPlan& plan, std::size_t k, Scratch& s,
                      std::int64_t* ids, double* scores) {
     const std::size_t nt = plan.terms.size();
     const double slack = plan.slack;
+    const double floor = seed_threshold(ix, plan, k, s);  // first: it borrows order and contrib
 
     // order[i]: unique-term index of the i-th smallest upper bound; cursors follow that order.
     auto& order = s.order;
@@ -41,12 +100,15 @@ std::size_t maxscore(const IndexView& ix, const QueryPlan& plan, std::size_t k, 
     });
     auto& cursors = s.cursors;
     cursors.resize(nt);
+    auto& cursor_of = s.cursor_of;  // by unique-term index
+    cursor_of.resize(nt);
     auto& prefix = s.prefix;  // prefix[i] = sum of upper bounds of order[0..i]
     prefix.resize(nt);
     double running = 0.0;
     for (std::size_t i = 0; i < nt; ++i) {
         const QueryTerm& qt = plan.terms[order[i]];
-        cursors[i].reset(ix, qt.term);
+        cursors[i].reset(ix, qt.term, /*use_bounds=*/true);
+        cursor_of[order[i]] = static_cast<std::uint32_t>(i);
         running += qt.upper_bound;
         prefix[i] = running;
     }
@@ -56,21 +118,19 @@ std::size_t maxscore(const IndexView& ix, const QueryPlan& plan, std::size_t k, 
     present.assign(nt, 0);
 
     TopKHeap heap(s.heap, k);
-    double threshold = -std::numeric_limits<double>::infinity();
+    double threshold = floor;
     std::size_t first_essential = 0;
+    while (first_essential < nt && prefix[first_essential] + slack <= threshold) ++first_essential;
 
-    // Scores the current doc for cursor i if it sits on `d`; returns its weighted share.
+    // Marks whether cursor i sits on `d`; returns its weighted bound (0 when it does not).
     auto probe = [&](std::size_t i, std::uint32_t d) -> double {
         const std::uint32_t u = order[i];
         if (cursors[i].doc() != d) {
             present[u] = 0;
             return 0.0;
         }
-        const QueryTerm& qt = plan.terms[u];
-        const double c = cursors[i].impact();
-        contrib[u] = c;
         present[u] = 1;
-        return static_cast<double>(qt.multiplicity) * c;
+        return static_cast<double>(plan.terms[u].multiplicity) * cursors[i].bound();
     };
 
     for (;;) {
@@ -79,7 +139,7 @@ std::size_t maxscore(const IndexView& ix, const QueryPlan& plan, std::size_t k, 
         if (d == kEndDoc) break;
         const std::size_t essential_begin = first_essential;
 
-        double partial = 0.0;  // sum of the shares found so far (a bound, not the final score)
+        double partial = 0.0;  // sum of the bounds found so far (a bound, not the final score)
         for (std::size_t i = essential_begin; i < nt; ++i) partial += probe(i, d);
 
         bool keep = true;
@@ -100,14 +160,18 @@ std::size_t maxscore(const IndexView& ix, const QueryPlan& plan, std::size_t k, 
                 partial += probe(i, d);
             }
         }
-        if (keep) {
+        // Every term has been probed: `partial` bounds the exact score from above.
+        if (keep && partial + slack > threshold) {
+            for (std::size_t u = 0; u < nt; ++u) {
+                if (present[u]) contrib[u] = cursors[cursor_of[u]].exact();
+            }
             double score = 0.0;  // query-position order, exactly like the exhaustive path
             for (std::uint32_t u : plan.positions) {
                 if (present[u]) score += contrib[u];
             }
             heap.push({score, d});
             if (heap.full()) {
-                threshold = heap.worst().score;
+                threshold = std::max(heap.worst().score, floor);
                 while (first_essential < nt && prefix[first_essential] + slack <= threshold) ++first_essential;
             }
         }

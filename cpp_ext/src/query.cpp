@@ -52,7 +52,9 @@ Strategy parse_strategy(const std::string& name) {
     if (name == "auto") return Strategy::Auto;
     if (name == "exhaustive") return Strategy::Exhaustive;
     if (name == "maxscore") return Strategy::MaxScore;
-    throw std::invalid_argument("unknown top-k strategy '" + name + "'; use 'auto', 'exhaustive' or 'maxscore'");
+    if (name == "bounded") return Strategy::Bounded;
+    throw std::invalid_argument("unknown top-k strategy '" + name +
+                                "'; use 'auto', 'exhaustive', 'maxscore' or 'bounded'");
 }
 
 }  // namespace retrieval

@@ -42,6 +42,7 @@ class BM25Builder:
         self.analyzer = analyzer
         self.config = config
         self.vocabulary = Vocabulary()
+        self._word_ids: dict[str, int] = {}  # word -> term id, -1 when the analyzer drops it
         self._postings = PostingsAccumulator()
         self._built = False
         self._new_buffer()
@@ -52,11 +53,32 @@ class BM25Builder:
         self._offsets = array.array("Q", [0])
 
     def add(self, text: str) -> None:
-        self.add_terms(self.analyzer(text))
+        """``add_terms(analyzer(text))``, with one dict lookup a word instead of the analyzer's
+        cache, its filter and the vocabulary's: a word's term id never changes during a build."""
+        self._check_open()
+        cache = self._word_ids
+        words = self.analyzer.words(text)
+        try:
+            ids = list(map(cache.__getitem__, words))
+        except KeyError:
+            ids = [cache[w] if w in cache else self._word_id(w) for w in words]
+        if -1 in ids:  # dropped words (stopwords, empty matches)
+            ids = [i for i in ids if i >= 0]
+        self._append(ids)
+
+    def _word_id(self, word: str) -> int:
+        term = self.analyzer.term(word)
+        term_id = self.vocabulary.add([term])[0] if term else -1
+        if len(self._word_ids) < WORD_CACHE_MAX:
+            self._word_ids[word] = term_id
+        return term_id
 
     def add_terms(self, terms: Sequence[str]) -> None:
         self._check_open()
-        self._ids.extend(self.vocabulary.add(terms))
+        self._append(self.vocabulary.add(terms))
+
+    def _append(self, ids: list[int]) -> None:
+        self._ids.extend(ids)
         self._offsets.append(len(self._ids))
         if len(self._ids) + len(self._offsets) >= self.FLUSH_ENTRIES:
             self._flush()

@@ -1,6 +1,7 @@
 // Top-k over a dense score array, for queries whose postings cover much of the corpus.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -18,5 +19,22 @@ struct DenseTopKScratch {
 // returns how many.
 std::size_t topk_nonzero(const double* scores_in, std::size_t n_docs, std::size_t k, DenseTopKScratch& s,
                          std::int64_t* ids, double* scores);
+
+// The k-th largest positive value of a[0, n) (a padded with zeros to a multiple of 8), or 0
+// when fewer than k are positive. block_max receives each 8-value block's maximum.
+std::int16_t kth_largest_positive(const std::int16_t* a, std::size_t n, std::size_t k, DenseTopKScratch& s,
+                                  std::vector<std::int16_t>& block_max);
+
+// Calls visit(i) for every i with a[i] >= floor, in increasing order, skipping the blocks whose
+// maximum (block_max, from kth_largest_positive) is below it.
+template <typename Visit>
+void for_each_at_least(const std::int16_t* a, std::size_t n, std::int16_t floor,
+                       const std::vector<std::int16_t>& block_max, Visit&& visit) {
+    for (std::size_t b = 0; b < block_max.size(); ++b) {
+        if (block_max[b] < floor) continue;
+        for (std::size_t i = b * 8, end = std::min(n, i + 8); i < end; ++i)
+            if (a[i] >= floor) visit(static_cast<std::uint32_t>(i));
+    }
+}
 
 }  // namespace retrieval

@@ -1,17 +1,20 @@
-// Decoded postings of the terms queries use: doc ids plus each posting's exact contribution
-// (computed by contribution(), so the doubles are the ones scoring would compute). Term-at-a-time
-// scoring then skips varint decoding and the division. Filled lazily, term by term, up to a byte
-// budget; once the budget is spent, further terms are decoded on every query as before.
+// Decoded postings of the terms queries use, in two forms (each a TermCache with its own budget):
 //
-// Thread safety: any number of queries may look up and fill concurrently. A filled entry is
-// published with a release store and never changes or moves until the cache is destroyed.
+//  * ImpactCache (exact): doc ids plus each posting's exact contribution (computed by
+//    contribution(), so the doubles are the ones scoring would compute). Term-at-a-time scoring
+//    then skips varint decoding, the norm lookup and the division. 12 bytes a posting.
+//  * BoundCache (quantized): doc ids, each posting's contribution rounded *up* to one of 256
+//    steps of the term's maximum (so step * quantum >= the exact contribution), and its tf
+//    (255 = "255 or more, decode the block"). MaxScore prunes on the bounds without touching the
+//    norms, and computes the exact score from the tfs only for the documents that survive, so its
+//    results stay bit-identical to the exhaustive path. 6 bytes a posting.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
-#include <memory>
-#include <mutex>
 #include <vector>
+
+#include "retrieval/postings.hpp"
+#include "retrieval/term_cache.hpp"
 
 namespace retrieval {
 
@@ -27,35 +30,39 @@ struct TermImpacts {
     std::vector<double> impacts;
 };
 
-class ImpactCache {
+constexpr std::uint8_t kTfEscape = 255;  // a tf this large is read from the compressed block
+
+struct TermBounds {
+    std::vector<std::uint32_t> docs;
+    std::vector<std::uint8_t> steps;  // bound = steps[i] * quantum >= exact contribution
+    std::vector<std::uint8_t> tfs;    // min(tf, kTfEscape)
+    double quantum = 0.0;
+};
+
+class ImpactCache : public TermCache<TermImpacts> {
 public:
-    // 12 bytes a posting (4 for the doc id, 8 for the contribution).
     static constexpr std::size_t kBytesPerPosting = sizeof(std::uint32_t) + sizeof(double);
     static constexpr std::size_t kDefaultLimit = std::size_t{256} << 20;
 
-    explicit ImpactCache(std::size_t vocab_size) : slots_(new std::atomic<const TermImpacts*>[vocab_size]) {
-        for (std::size_t t = 0; t < vocab_size; ++t) slots_[t].store(nullptr, std::memory_order_relaxed);
-    }
-
+    explicit ImpactCache(std::size_t vocab_size) : TermCache(vocab_size, kDefaultLimit) {}
     // The term's impacts, filled now if the budget allows; nullptr when it does not.
-    const TermImpacts* get(const IndexView& ix, std::uint32_t term) {
-        const TermImpacts* hit = slots_[term].load(std::memory_order_acquire);
-        return hit != nullptr ? hit : fill(ix, term);
-    }
-
-    std::size_t bytes() const { return used_.load(std::memory_order_relaxed); }
-    std::size_t limit() const { return limit_.load(std::memory_order_relaxed); }
-    // Applies to later fills only; entries already made stay.
-    void set_limit(std::size_t bytes) { limit_.store(bytes, std::memory_order_relaxed); }
-
-private:
-    const TermImpacts* fill(const IndexView& ix, std::uint32_t term);
-    bool reserve(std::size_t bytes);
-
-    std::unique_ptr<std::atomic<const TermImpacts*>[]> slots_;  // [vocab]
-    std::atomic<std::size_t> used_{0}, limit_{kDefaultLimit};
-    std::mutex mu_;                                   // guards owned_
-    std::vector<std::unique_ptr<TermImpacts>> owned_;
+    const TermImpacts* get(const IndexView& ix, std::uint32_t term);
 };
+
+class BoundCache : public TermCache<TermBounds> {
+public:
+    static constexpr std::size_t kBytesPerPosting = sizeof(std::uint32_t) + 2;
+    // Enough for every posting of a 1M-document corpus of ~130M postings.
+    static constexpr std::size_t kDefaultLimit = std::size_t{1} << 30;
+
+    explicit BoundCache(std::size_t vocab_size) : TermCache(vocab_size, kDefaultLimit) {}
+    // The term's bounds, filled now if the budget allows; nullptr when it does not.
+    const TermBounds* get(const IndexView& ix, std::uint32_t term);
+};
+
+// The quantum of a term whose largest contribution is `term_max`: 255 * quantum >= term_max.
+double bound_quantum(double term_max);
+// The smallest step whose bound step * quantum is >= c (c <= term_max).
+std::uint8_t bound_step(double c, double quantum);
 
 }  // namespace retrieval

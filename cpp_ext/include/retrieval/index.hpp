@@ -87,10 +87,13 @@ public:
     void scores(ArrayView<std::uint32_t> query, double* out) const;
     std::vector<std::int64_t> matching(ArrayView<std::uint32_t> query) const;
 
-    // Memory held by the impact cache (see impact_cache.hpp), and its budget in bytes.
+    // Memory held by the impact caches (see impact_cache.hpp), and their budgets in bytes.
     std::size_t cache_bytes() const { return cache_->bytes(); }
     std::size_t cache_limit() const { return cache_->limit(); }
     void set_cache_limit(std::size_t bytes) { cache_->set_limit(bytes); }
+    std::size_t bound_cache_bytes() const { return bounds_->bytes(); }
+    std::size_t bound_cache_limit() const { return bounds_->limit(); }
+    void set_bound_cache_limit(std::size_t bytes) { bounds_->set_limit(bytes); }
 
 private:
     BM25Index() = default;
@@ -114,6 +117,7 @@ private:
     std::vector<double> norms_, term_max_;
     mutable ScratchPool scratch_;
     std::unique_ptr<ImpactCache> cache_;  // filled by const queries; internally synchronized
+    std::unique_ptr<BoundCache> bounds_;  // likewise
 };
 
 }  // namespace retrieval

@@ -15,7 +15,8 @@ namespace retrieval {
 // Read-only state shared by every query on one index.
 struct IndexView {
     const PostingsView* postings;
-    ImpactCache* cache;          // decoded impacts of queried terms (never null)
+    ImpactCache* cache;          // exact impacts of queried terms (never null)
+    BoundCache* bounds;          // quantized bounds of queried terms (never null)
     ArrayView<double> idf;       // [vocab]
     ArrayView<double> norms;     // [n_docs]
     ArrayView<double> term_max;  // [vocab] max contribution of a term over its postings
@@ -42,7 +43,8 @@ QueryPlan plan_query(const IndexView& ix, ArrayView<std::uint32_t> query);
 // The same into `plan`, reusing its memory.
 void plan_query(const IndexView& ix, ArrayView<std::uint32_t> query, QueryPlan& plan);
 
-enum class Strategy { Auto, Exhaustive, MaxScore };
+// Bounded: exhaustive over the bound cache (search.hpp), whatever the index size.
+enum class Strategy { Auto, Exhaustive, MaxScore, Bounded };
 Strategy parse_strategy(const std::string& name);  // throws std::invalid_argument
 
 }  // namespace retrieval

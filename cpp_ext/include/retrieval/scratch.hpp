@@ -25,11 +25,15 @@ struct Scratch {
     std::size_t n_touched = 0;
     // MaxScore: one cursor per query term, with per-term contribution for the current doc.
     std::vector<TermCursor> cursors;
-    std::vector<std::uint32_t> order;
+    std::vector<std::uint32_t> order, cursor_of;
     std::vector<double> prefix, contrib;
     std::vector<std::uint8_t> present;
     std::vector<Hit> heap;
     QueryPlan plan;
+    // Bounded exhaustive: 16-bit accumulators (padded to whole 8-doc blocks), their block maxima,
+    // and the bound-cache entries of the query's unique terms.
+    std::vector<std::int16_t> acc16, block_max16;
+    std::vector<const TermBounds*> bounds;
     DenseTopKScratch dense_topk;
 
     void ensure_dense(std::size_t n_docs) {
@@ -39,6 +43,10 @@ struct Scratch {
             touched.assign(n_docs + 1, 0);
             n_touched = 0;
         }
+    }
+    void ensure_bounded(std::size_t n_docs) {
+        const std::size_t padded = (n_docs + 7) / 8 * 8;
+        if (acc16.size() != padded) acc16.assign(padded, 0);
     }
     // Restores acc/seen to all-zero after a query (also after an exception).
     void reset_dense() {

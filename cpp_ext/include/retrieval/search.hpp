@@ -12,8 +12,15 @@ namespace retrieval {
 
 // Term-at-a-time over the query positions into a dense accumulator, then a bounded heap over the
 // touched docs. Writes up to k hits best first; returns how many.
+// Exact impacts, or the bound cache when prefers_bounded() (or `bounded`: whenever it can).
 std::size_t topk_exhaustive(const IndexView& ix, const QueryPlan& plan, std::size_t k, Scratch& s,
-                            std::int64_t* ids, double* scores);
+                            std::int64_t* ids, double* scores, bool bounded = false);
+
+// Whether exhaustive scoring of this query runs on the bound cache (16-bit accumulators, exact
+// rescoring of the few docs near the k-th bound) rather than on exact impacts: for indexes of at
+// least kBoundedMinDocs docs, queries with many postings, while the bound cache has room.
+constexpr std::uint32_t kBoundedMinDocs = 1u << 16;
+bool prefers_bounded(const IndexView& ix, const QueryPlan& plan, std::size_t k);
 
 // Document-at-a-time MaxScore (Turtle & Flood) with block-max checks and block skipping.
 std::size_t topk_maxscore(const IndexView& ix, const QueryPlan& plan, std::size_t k, Scratch& s,

@@ -1,13 +1,18 @@
-// Walks one term's postings in doc-id order, block by block, for document-at-a-time search. A
-// term in the impact cache is read in place (no decoding, contributions precomputed); any other
-// term is decoded lazily into the cursor's own buffers. The hot methods are inline: they run once
-// per posting inside the MaxScore loop.
+// Walks one term's postings in doc-id order, block by block, for document-at-a-time search.
+// A cursor reads one of three sources, chosen when it is reset:
+//   * the exact impact cache: doc ids and exact contributions, read in place;
+//   * the bound cache: doc ids, quantized upper bounds and tfs, read in place; the exact
+//     contribution is computed (from the tf and the doc's norm) only when asked for;
+//   * neither (budgets spent): each block is decoded into the cursor's own buffers, exactly.
+// bound() is always >= exact(), and equal to it for the exact sources. The hot methods are
+// inline: they run once per posting inside the MaxScore loop.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 
 #include "retrieval/impact_cache.hpp"
+#include "retrieval/params.hpp"
 #include "retrieval/postings.hpp"
 #include "retrieval/query.hpp"
 
@@ -22,7 +27,8 @@ public:
         if (this == &o) return *this;
         std::copy(o.buf_docs_, o.buf_docs_ + kBlockSize, buf_docs_);
         std::copy(o.buf_impacts_, o.buf_impacts_ + kBlockSize, buf_impacts_);
-        ix_ = o.ix_, cached_ = o.cached_, term_ = o.term_;
+        ix_ = o.ix_, cached_ = o.cached_, bounded_ = o.bounded_, term_ = o.term_;
+        steps_ = o.steps_, tfs_ = o.tfs_, quantum_ = o.quantum_, idf_ = o.idf_;
         blk_ = o.blk_, first_blk_ = o.first_blk_, blk_end_ = o.blk_end_, decoded_ = o.decoded_;
         pos_ = o.pos_, n_ = o.n_, doc_ = o.doc_, stale_ = o.stale_;
         const bool own = o.docs_ == o.buf_docs_;
@@ -31,11 +37,16 @@ public:
         return *this;
     }
 
-    // Starts on `term`'s first posting (in place: a cursor is large). May fill the impact cache,
-    // and throw CorruptIndex like decoding.
-    void reset(const IndexView& ix, std::uint32_t term) {
+    // Starts on `term`'s first posting (in place: a cursor is large). With use_bounds, a term
+    // the exact cache lacks is read from the bound cache (filled now if the budget allows). May
+    // throw CorruptIndex like decoding.
+    void reset(const IndexView& ix, std::uint32_t term, bool use_bounds) {
         ix_ = &ix;
-        cached_ = ix.cache->get(ix, term);
+        cached_ = ix.cache->find(term);
+        bounded_ = (cached_ == nullptr && use_bounds) ? ix.bounds->get(ix, term) : nullptr;
+        if (cached_ == nullptr && bounded_ == nullptr) cached_ = ix.cache->get(ix, term);
+        quantum_ = bounded_ != nullptr ? bounded_->quantum : 0.0;
+        idf_ = ix.idf[term];
         term_ = term;
         blk_ = first_blk_ = ix.postings->term_blocks[term];
         blk_end_ = ix.postings->term_blocks[term + 1];
@@ -50,7 +61,22 @@ public:
     }
 
     std::uint32_t doc() const { return doc_; }  // kEndDoc when exhausted
-    double impact() const { return impacts_[pos_]; }  // the current posting's contribution
+
+    // An upper bound of the current posting's contribution (cheap: no norm lookup).
+    double bound() const {
+        return bounded_ != nullptr ? static_cast<double>(steps_[pos_]) * quantum_ : impacts_[pos_];
+    }
+
+    // The current posting's exact contribution: the double exhaustive scoring computes.
+    double exact() const {
+        if (bounded_ == nullptr) return impacts_[pos_];
+        std::uint32_t tf = tfs_[pos_];
+        if (tf == kTfEscape) tf = escaped_tf();
+        const double norm = ix_->norms[doc_];
+        const double k1p1 = ix_->params.k1 + 1.0;
+        return ix_->params.variant == Variant::Okapi ? contribution<Variant::Okapi>(idf_, k1p1, tf, norm)
+                                                     : contribution<Variant::Lucene>(idf_, k1p1, tf, norm);
+    }
 
     void next() {
         if (++pos_ < n_) {
@@ -94,8 +120,13 @@ public:
 
 private:
     void load(std::uint64_t blk) {
-        if (cached_ != nullptr) {
-            const std::uint64_t at = (blk - first_blk_) * kBlockSize;
+        const std::uint64_t at = (blk - first_blk_) * kBlockSize;
+        if (bounded_ != nullptr) {
+            n_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(bounded_->docs.size() - at, kBlockSize));
+            docs_ = bounded_->docs.data() + at;
+            steps_ = bounded_->steps.data() + at;
+            tfs_ = bounded_->tfs.data() + at;
+        } else if (cached_ != nullptr) {
             n_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(cached_->docs.size() - at, kBlockSize));
             docs_ = cached_->docs.data() + at;
             impacts_ = cached_->impacts.data() + at;
@@ -108,10 +139,21 @@ private:
         pos_ = 0;
     }
 
+    // The tf of the current posting when the bound cache holds only "kTfEscape or more".
+    std::uint32_t escaped_tf() const {
+        std::uint32_t docs[kBlockSize], tfs[kBlockSize];
+        decode_block(*ix_->postings, term_, blk_, docs, tfs);
+        return tfs[pos_];
+    }
+
     const IndexView* ix_ = nullptr;
     const TermImpacts* cached_ = nullptr;
-    const std::uint32_t* docs_ = nullptr;  // the current block: in the cache or in buf_docs_
+    const TermBounds* bounded_ = nullptr;
+    const std::uint32_t* docs_ = nullptr;  // the current block: in a cache or in buf_docs_
     const double* impacts_ = nullptr;
+    const std::uint8_t* steps_ = nullptr;
+    const std::uint8_t* tfs_ = nullptr;
+    double quantum_ = 0.0, idf_ = 0.0;
     std::uint32_t term_ = 0;
     std::uint64_t blk_ = 0, first_blk_ = 0, blk_end_ = 0, decoded_ = ~0ull;
     std::uint32_t pos_ = 0, n_ = 0;
