@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
-import re
 import shlex
 import shutil
 import subprocess
@@ -31,30 +29,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
-
-
-def source_sentences() -> list[str]:
-    sentences: list[str] = []
-    with open(DATA / "scifact" / "corpus.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            sentences.extend(_SENTENCE_END.split(json.loads(line)["text"]))
-    squad = json.loads((DATA / "squad" / "dev-v1.1.even-articles.json").read_text(encoding="utf-8"))
-    for article in squad["data"]:
-        for paragraph in article["paragraphs"]:
-            sentences.extend(_SENTENCE_END.split(paragraph["context"]))
-    return [s.strip() for s in sentences if len(s.split()) >= 4]
-
-
-def write_corpus(path: Path, documents: int, seed: int = 0) -> None:
-    rng = random.Random(seed)
-    pool = source_sentences()
-    with open(path, "w", encoding="utf-8") as out:
-        for i in range(documents):
-            title = " ".join(rng.choice(pool).split()[:6])
-            text = " ".join(rng.choice(pool) for _ in range(rng.randint(4, 14)))
-            out.write(json.dumps({"_id": f"d{i}", "title": title, "text": text}) + "\n")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from resampled_corpus import write_corpus  # noqa: E402  (the corpus this benchmark builds)
 
 
 def build(cli: list[str], corpus: Path, out: Path, dense: bool = False) -> dict[str, float]:

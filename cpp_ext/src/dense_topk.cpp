@@ -68,11 +68,8 @@ std::size_t topk_nonzero(const double* a, std::size_t n_docs, std::size_t k, Den
     return best.finish(ids, scores);
 }
 
-std::int16_t kth_largest_positive(const std::int16_t* a, std::size_t n, std::size_t k, DenseTopKScratch& s,
-                                  std::vector<std::int16_t>& block_max) {
-    const std::size_t n_blocks = (n + kBlock - 1) / kBlock;  // a is padded to whole blocks
-    block_max.resize(n_blocks);
-    for (std::size_t b = 0; b < n_blocks; ++b) {
+void block_maxima(const std::int16_t* a, std::size_t first_block, std::size_t end_block, std::int16_t* block_max) {
+    for (std::size_t b = first_block; b < end_block; ++b) {
 #if defined(__SSE2__)
         __m128i m = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + b * kBlock));
         m = _mm_max_epi16(m, _mm_srli_si128(m, 8));
@@ -83,6 +80,11 @@ std::int16_t kth_largest_positive(const std::int16_t* a, std::size_t n, std::siz
         block_max[b] = *std::max_element(a + b * kBlock, a + (b + 1) * kBlock);
 #endif
     }
+}
+
+std::int16_t kth_largest_positive(const std::int16_t* a, std::size_t k, DenseTopKScratch& s,
+                                  const std::vector<std::int16_t>& block_max) {
+    const std::size_t n_blocks = block_max.size();
     // A floor from bucket maxima (as seed_floor), then the values of the blocks that reach it.
     auto& values = s.bucket_max;
     const std::size_t m = std::min(n_blocks, 2 * k);

@@ -17,8 +17,13 @@
 // document), where block maxima vary more. A Block-Max-MaxScore style range skip (jump to the
 // end of the shortest current block when the sum of all block maxima cannot win) was 20%
 // slower on the 100k-document benchmark and was dropped.
+//
+// Cursors read the bound cache where the exact cache lacks a term (term_cursor.hpp): a candidate
+// is pruned on the sum of its quantized bounds, and only a survivor is scored exactly (from its
+// tfs, in query-position order). Starting from a threshold seeded by the rarest terms' exact
+// partial sums (the k-th best is a lower bound of the k-th best score) was tried and dropped:
+// 4-18% slower on SciFact (decoding) and on 367k resampled chunks, min of 3 passes.
 #include <algorithm>
-#include <functional>
 #include <limits>
 #include <numeric>
 
@@ -28,68 +33,10 @@ namespace retrieval {
 
 namespace {
 
-// A lower bound of the k-th best exact score, from the rarest terms alone: with every
-// contribution >= 0, a doc's share over some terms is <= its score, so the k-th best share is
-// <= the k-th best score. MaxScore starts pruning with it instead of waiting for its heap to fill
-// (on long lists the first heap thresholds are far too low to make any term non-essential).
-// Returns -inf when it cannot help (negative contributions, fewer than k docs seen).
-double seed_threshold(const IndexView& ix, const QueryPlan& plan, std::size_t k, Scratch& s) {
-    constexpr double kNone = -std::numeric_limits<double>::infinity();
-    if (!(plan.slack > 0.0)) return kNone;  // pruning at the floor is exact only with slack > 0
-    auto& rare = s.order;  // reused: maxscore() rebuilds it afterwards
-    rare.resize(plan.terms.size());
-    std::iota(rare.begin(), rare.end(), 0u);
-    for (const QueryTerm& qt : plan.terms)
-        if (qt.idf < 0.0) return kNone;
-    std::sort(rare.begin(), rare.end(), [&](std::uint32_t a, std::uint32_t b) {
-        return ix.postings->df[plan.terms[a].term] < ix.postings->df[plan.terms[b].term];
-    });
-    // A small share of the query's postings: the seed must stay cheap next to the search.
-    std::uint64_t total = 0;
-    for (const QueryTerm& qt : plan.terms) total += ix.postings->df[qt.term];
-    const std::uint64_t budget = std::max<std::uint64_t>(total / 16, 64 * k);
-    s.ensure_dense(ix.n_docs);
-    double* acc = s.acc.data();
-    std::uint8_t* seen = s.seen.data();
-    std::uint32_t* touched = s.touched.data();
-    std::uint64_t used = 0;
-    std::uint32_t docs[kBlockSize];
-    double impacts[kBlockSize];
-    struct Reset {
-        Scratch& s;
-        ~Reset() { s.reset_dense(); }
-    } reset{s};
-    for (std::uint32_t u : rare) {
-        const QueryTerm& qt = plan.terms[u];
-        const std::uint64_t df = ix.postings->df[qt.term];
-        if (used > 0 && used + df > budget) break;
-        used += df;
-        const double w = static_cast<double>(qt.multiplicity);
-        const PostingsView& pv = *ix.postings;
-        for (std::uint64_t blk = pv.term_blocks[qt.term]; blk < pv.term_blocks[qt.term + 1]; ++blk) {
-            const std::uint32_t n = decode_impacts(ix, qt.term, blk, docs, impacts);
-            for (std::uint32_t i = 0; i < n; ++i) {
-                const std::uint32_t d = docs[i];
-                touched[s.n_touched] = d;
-                s.n_touched += seen[d] ^ 1u;
-                seen[d] = 1;
-                acc[d] += w * impacts[i];
-            }
-        }
-    }
-    if (s.n_touched < k) return kNone;
-    auto& shares = s.contrib;  // reused: maxscore() reassigns it afterwards
-    shares.resize(s.n_touched);
-    for (std::size_t i = 0; i < s.n_touched; ++i) shares[i] = acc[touched[i]];
-    std::nth_element(shares.begin(), shares.begin() + (k - 1), shares.end(), std::greater<double>());
-    return shares[k - 1] - plan.slack;  // shares are summed in another order than scores
-}
-
 std::size_t maxscore(const IndexView& ix, const QueryPlan& plan, std::size_t k, Scratch& s,
                      std::int64_t* ids, double* scores) {
     const std::size_t nt = plan.terms.size();
     const double slack = plan.slack;
-    const double floor = seed_threshold(ix, plan, k, s);  // first: it borrows order and contrib
 
     // order[i]: unique-term index of the i-th smallest upper bound; cursors follow that order.
     auto& order = s.order;
@@ -118,9 +65,8 @@ std::size_t maxscore(const IndexView& ix, const QueryPlan& plan, std::size_t k, 
     present.assign(nt, 0);
 
     TopKHeap heap(s.heap, k);
-    double threshold = floor;
+    double threshold = -std::numeric_limits<double>::infinity();
     std::size_t first_essential = 0;
-    while (first_essential < nt && prefix[first_essential] + slack <= threshold) ++first_essential;
 
     // Marks whether cursor i sits on `d`; returns its weighted bound (0 when it does not).
     auto probe = [&](std::size_t i, std::uint32_t d) -> double {
@@ -171,7 +117,7 @@ std::size_t maxscore(const IndexView& ix, const QueryPlan& plan, std::size_t k, 
             }
             heap.push({score, d});
             if (heap.full()) {
-                threshold = std::max(heap.worst().score, floor);
+                threshold = heap.worst().score;
                 while (first_essential < nt && prefix[first_essential] + slack <= threshold) ++first_essential;
             }
         }

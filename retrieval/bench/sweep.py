@@ -44,13 +44,30 @@ from ..errors import ConfigError
 from ..vector import create_index, exact_search, recall_at_k, set_num_threads
 from ..vector._faiss import faiss_metric, get_num_threads, import_faiss
 
-#: used when ``run`` gets no config: every kind at a couple of values
-DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
-    "flat": {},
-    "hnsw": {"M": [16], "ef_search": [16, 64]},
-    "ivf": {"nprobe": [1, 8]},
-    "sq8": {},
-}
+#: the kinds a sweep without a config covers; their grids come from ``default_config``
+DEFAULT_KINDS = ("flat", "hnsw", "ivf", "sq8")
+
+
+def default_config(n: int, k: int = 10) -> dict[str, dict[str, Any]]:
+    """The grid ``run`` sweeps without a config, derived from the data size and each index's own
+    parameters so that every kind reaches its recall ceiling: IVF nprobe doubles from 1 up to its
+    nlist (nprobe = nlist scans every list: exact), HNSW ef_search doubles from k up to 512 or n.
+    """
+    from ..vector.defaults import ivf_nlist
+
+    def doubling(start: int, stop: int) -> list[int]:
+        values = [start]
+        while values[-1] < stop:
+            values.append(min(values[-1] * 2, stop))
+        return values
+
+    nlist, _ = ivf_nlist(n)
+    return {
+        "flat": {},
+        "hnsw": {"M": [16, 32], "ef_search": doubling(max(k, 16), max(min(512, n), max(k, 16)))},
+        "ivf": {"nlist": [nlist], "nprobe": doubling(1, nlist)},
+        "sq8": {},
+    }
 
 WARMUP_QUERIES = 10
 
@@ -84,7 +101,7 @@ def run(
     Returns ``{"rows", "faiss_direct", "overhead", "skipped", "k", "metric", "threads",
     "repeats", "n", "nq", "dim", "seconds", "machine"}``.
     """
-    config = DEFAULT_CONFIG if config is None else config
+    config = default_config(len(base), k if isinstance(k, int) and k > 0 else 10) if config is None else config
     _check_config(config, "sweep config")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ConfigError(f"k must be a positive integer, got {k!r}")

@@ -197,3 +197,18 @@ def test_bench_sweep_json_and_regression_budget(tmp_path: Path):
     assert proc.stderr.count("regression:") == len(result["rows"])
     assert_one_line_error(run("bench", "sweep", "--fvecs", str(tmp_path / "none.fvecs"), "--queries", str(queries)), "none.fvecs")
     assert_one_line_error(run("bench", "sweep"), "either a bundle")
+
+
+def test_bench_bm25_skips_rank_bm25_above_its_limit(small_corpus: Path, tmp_path: Path):
+    queries = write_jsonl(tmp_path / "q.jsonl", [{"_id": "q1", "text": "json parsing"}])
+    proc = run("bench", "bm25", str(small_corpus), "--queries", str(queries), "--peers", "rank-bm25",
+               "--rank-bm25-max-docs", "1", "--repeats", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert set(result["libraries"]) == {"ours"}
+    assert "rank-bm25" in result["skipped"] and result["rank_bm25_qps"] is None
+    assert result["top10_agreement_rank_bm25"] is None
+    ours = result["libraries"]["ours"]
+    assert ours["build_s"] > 0 and ours["peak_rss_mb"] > 0 and set(ours["latency_ms"]) >= {"p50", "p99"}
+    assert_one_line_error(run("bench", "bm25", str(small_corpus), "--queries", str(queries), "--peers", "pyserini"),
+                          "unknown peer 'pyserini'")

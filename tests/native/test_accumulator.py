@@ -215,3 +215,20 @@ def test_builder_is_single_use():
         builder.add("more text")
     with pytest.raises(RuntimeError, match="already built"):
         builder.build()
+
+
+@pytest.mark.parametrize(
+    "analyzer_config",
+    [AnalyzerConfig(), AnalyzerConfig(stopwords=None, stemmer=None), AnalyzerConfig(lowercase=False, stopwords=("The", "of"))],
+)
+def test_builder_word_ids_equal_analyzer_then_vocabulary(analyzer_config):
+    """add(text) looks each word's term id up once; the slow path analyzes, then maps terms."""
+    texts = scifact_texts(200) + ["The the THE of", "  ", "x-ray X-Ray x_ray 3.5 naïve naive"]
+    fast = BM25Builder(Analyzer(analyzer_config), BM25Config())
+    slow = BM25Builder(Analyzer(analyzer_config), BM25Config())
+    for text in texts:
+        fast.add(text)
+        slow.add_terms(slow.analyzer(text))
+    assert fast.vocabulary.terms() == slow.vocabulary.terms()
+    one, two = fast.build().index.arrays(), slow.build().index.arrays()
+    assert all(np.array_equal(one[name], two[name]) for name in one)

@@ -11,7 +11,17 @@ from retrieval.native import bm25_scores_reference, topk_reference
 
 from .helpers import build, pack, q
 
-STRATEGIES = ("exhaustive", "maxscore", "auto")
+STRATEGIES = ("exhaustive", "maxscore", "bounded", "auto")
+# Where the strategies read postings from: the exact impact cache (default: it has room for these
+# corpora), the bound cache alone (quantized bounds, exact rescoring), or neither (decode blocks).
+CACHES = ({}, {"cache_limit": 0}, {"cache_limit": 0, "bound_cache_limit": 0})
+
+
+def build_with(docs, vocab_size, caches, **params):
+    index = build(docs, vocab_size, **params)
+    for name, value in caches.items():
+        setattr(index, name, value)
+    return index
 
 
 @st.composite
@@ -52,7 +62,11 @@ def test_multi_block_lists_equal_reference(case):
 
 
 def check_against_reference(docs, vocab_size, queries, params, k):
-    index = build(docs, vocab_size, **params)
+    for caches in CACHES:
+        check_one(build_with(docs, vocab_size, caches, **params), docs, queries, params, k)
+
+
+def check_one(index, docs, queries, params, k):
     assert index.n_docs == len(docs)
     assert index.total_postings == sum(len(set(d)) for d in docs)
     for query in queries:
@@ -68,6 +82,7 @@ def check_against_reference(docs, vocab_size, queries, params, k):
             assert ids.dtype == np.int64 and scores.dtype == np.float64
             assert np.array_equal(ids, want_ids), (strategy, ids, want_ids)
             assert np.array_equal(scores, want_scores), (strategy, scores, want_scores)
+
 
 
 @settings(max_examples=150, derandomize=True, deadline=None)

@@ -31,6 +31,8 @@ def test_maxscore_equals_exhaustive_and_reference(corpus, variant):
     docs, queries = corpus
     offsets, tokens = pack(docs)
     index = BM25Index.build(offsets, tokens, VOCAB, variant=variant, n_threads=2)
+    bounds_only = BM25Index.build(offsets, tokens, VOCAB, variant=variant, n_threads=2)
+    bounds_only.cache_limit = 0  # every strategy reads the quantized bound cache
     assert max(index.df(t) for t in range(VOCAB)) > 3 * 128  # terms spanning several blocks
     # Dense scores against the slow reference on a few queries (multi-block lists included).
     for query in queries[:5]:
@@ -43,10 +45,11 @@ def test_maxscore_equals_exhaustive_and_reference(corpus, variant):
         mask[index.matching(query)] = True
         for k in (1, 10, 100):
             want_ids, want_scores = topk_reference(dense, mask, k)
-            for strategy in ("exhaustive", "maxscore", "auto"):
-                ids, scores = index.topk(query, k, strategy)
-                assert np.array_equal(ids, want_ids), (strategy, k)
-                assert np.array_equal(scores, want_scores), (strategy, k)
+            for strategy in ("exhaustive", "maxscore", "bounded", "auto"):
+                for tried in (index, bounds_only):
+                    ids, scores = tried.topk(query, k, strategy)
+                    assert np.array_equal(ids, want_ids), (strategy, k)
+                    assert np.array_equal(scores, want_scores), (strategy, k)
             if k == 100:
                 tied_queries += bool(np.any(np.diff(want_scores) == 0))
     assert tied_queries >= 50, tied_queries  # measured: 200 of 200 (lucene and okapi)
@@ -61,16 +64,19 @@ def test_large_ids_and_frequencies():
     docs[n - 1] = [3] * 70_000  # tf of 70,000: three varint bytes
     offsets, tokens = pack(docs)
     index = BM25Index.build(offsets, tokens, 4, variant="okapi")
+    bounds_only = BM25Index.build(offsets, tokens, 4, variant="okapi")
+    bounds_only.cache_limit = 0
     for query in ([1], [2, 1], [3], [3, 1, 3]):
         expected = bm25_scores_reference(docs, query, "okapi")
         got = index.scores(np.array(query, dtype=np.uint32))
         assert np.array_equal(got, expected)
         mask = expected != 0
         mask[np.flatnonzero([any(t in d for t in query) for d in docs])] = True
-        for strategy in ("exhaustive", "maxscore"):
-            ids, scores = index.topk(np.array(query, dtype=np.uint32), 25, strategy)
-            want_ids, want_scores = topk_reference(expected, mask, 25)
-            assert np.array_equal(ids, want_ids) and np.array_equal(scores, want_scores)
+        for strategy in ("exhaustive", "maxscore", "bounded"):
+            for tried in (index, bounds_only):  # tfs >= 255 are read back from the compressed block
+                ids, scores = tried.topk(np.array(query, dtype=np.uint32), 25, strategy)
+                want_ids, want_scores = topk_reference(expected, mask, 25)
+                assert np.array_equal(ids, want_ids) and np.array_equal(scores, want_scores)
 
 
 def test_parallel_build_is_deterministic(corpus):
@@ -81,3 +87,20 @@ def test_parallel_build_is_deterministic(corpus):
     many = BM25Index.build(offsets, tokens, VOCAB, variant="okapi", n_threads=7).arrays()
     for name in one:
         assert np.array_equal(one[name], two[name]) and np.array_equal(one[name], many[name]), name
+
+
+def test_large_index_queries_run_on_the_bound_cache():
+    """Past kBoundedMinDocs, `auto` scores long queries over the bound cache, with the same answers."""
+    rng = np.random.default_rng(7)
+    docs = zipf_corpus(rng, 70_000, 500, 6)
+    offsets, tokens = pack([d.tolist() for d in docs])
+    index = BM25Index.build(offsets, tokens, 500, variant="lucene", n_threads=2)
+    exact = BM25Index.build(offsets, tokens, 500, variant="lucene", n_threads=2)
+    exact.bound_cache_limit = 0  # the exact paths only
+    for query in zipf_queries(rng, 30, 500, 8):
+        for k in (10, 100):
+            want = exact.topk(query, k, "exhaustive")
+            got = index.topk(query, k, "auto")
+            assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    assert index.bound_cache_bytes > 0  # short queries still take the exact sparse path
+    assert exact.bound_cache_bytes == 0

@@ -135,3 +135,23 @@ def test_plot_writes_png(result, tmp_path):
     out = plot(result, tmp_path / "sub" / "sweep.png")
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
+
+
+def test_default_grid_reaches_every_kinds_ceiling():
+    """Without a config, IVF probes up to all its lists (exact) and HNSW's ef_search grows to 512."""
+    config = sweep.default_config(10_000, k=10)
+    assert set(config) == set(sweep.DEFAULT_KINDS)
+    nlist = config["ivf"]["nlist"][0]
+    assert config["ivf"]["nprobe"][0] == 1 and config["ivf"]["nprobe"][-1] == nlist
+    assert config["hnsw"]["ef_search"][-1] == 512
+    small = sweep.default_config(100, k=10)
+    assert small["hnsw"]["ef_search"][-1] == 100 and small["ivf"]["nprobe"][-1] == small["ivf"]["nlist"][0]
+
+
+def test_default_sweep_reaches_recall_one(data):
+    base, queries = data
+    result = sweep.run(base[:500], queries[:10], repeats=1)
+    best = {}
+    for row in result["rows"]:
+        best[row["index"]] = max(best.get(row["index"], 0.0), row["recall@10"])
+    assert best["flat"] == best["ivf"] == best["hnsw"] == 1.0, best

@@ -71,3 +71,22 @@ def test_an_update_of_an_old_bundle_writes_the_current_format(fixture: str, copy
     manifest = bundle.read_manifest(path)
     assert manifest.format_version == bundle.FORMAT_VERSION and manifest.manifest_sha256
     assert json.loads((path / bundle.PREVIOUS_MANIFEST).read_text())["format_version"] == FORMATS[fixture]
+
+
+@pytest.mark.parametrize("fixture,name", CASES)
+def test_an_old_bundle_answers_the_same_with_every_top_k_strategy(fixture: str, name: str, copy):
+    """The bound cache is built from the postings as they are on disk: old indexes use it unchanged."""
+    with Engine.open(copy(fixture, name)) as engine:
+        keyword = engine.bm25
+        compared = 0
+        for key in expected_hits(fixture):
+            bundle_name, mode, query = key.split("/", 2)
+            if bundle_name != name or mode != "bm25":
+                continue
+            terms = keyword.query_ids(query)
+            want_ids, want_scores = keyword.index.topk(terms, 5, "exhaustive")
+            for strategy in ("maxscore", "bounded", "auto"):
+                ids, scores = keyword.index.topk(terms, 5, strategy)
+                assert ids.tolist() == want_ids.tolist() and scores.tolist() == want_scores.tolist(), (key, strategy)
+            compared += 1
+        assert compared > 0

@@ -20,10 +20,13 @@ struct DenseTopKScratch {
 std::size_t topk_nonzero(const double* scores_in, std::size_t n_docs, std::size_t k, DenseTopKScratch& s,
                          std::int64_t* ids, double* scores);
 
-// The k-th largest positive value of a[0, n) (a padded with zeros to a multiple of 8), or 0
-// when fewer than k are positive. block_max receives each 8-value block's maximum.
-std::int16_t kth_largest_positive(const std::int16_t* a, std::size_t n, std::size_t k, DenseTopKScratch& s,
-                                  std::vector<std::int16_t>& block_max);
+// block_max[b] = the maximum of a[8b, 8b + 8), for b in [first_block, end_block).
+void block_maxima(const std::int16_t* a, std::size_t first_block, std::size_t end_block, std::int16_t* block_max);
+
+// The k-th largest positive value of `a` (padded with zeros to whole 8-value blocks, whose maxima
+// block_max holds), or 0 when fewer than k are positive.
+std::int16_t kth_largest_positive(const std::int16_t* a, std::size_t k, DenseTopKScratch& s,
+                                  const std::vector<std::int16_t>& block_max);
 
 // Calls visit(i) for every i with a[i] >= floor, in increasing order, skipping the blocks whose
 // maximum (block_max, from kth_largest_positive) is below it.

@@ -14,7 +14,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("corpus")
     p.add_argument("--queries", required=True)
     p.add_argument("--limit", type=positive_int, help="use only the first N queries")
-    p.add_argument("--peers", default="bm25s,rank-bm25", help="comma-separated: bm25s, rank-bm25 (default: both)")
+    p.add_argument("--peers", default="bm25s,rank-bm25", help="comma-separated: bm25s (both backends), bm25s-numba, rank-bm25 (default: bm25s,rank-bm25)")
     p.add_argument("--no-numba", action="store_true", help="skip bm25s's numba backend")
     p.add_argument("--rank-bm25-max-docs", type=positive_int, default=None,
                    help="run rank-bm25 up to this many documents (default 50,000: it is too slow above)")
