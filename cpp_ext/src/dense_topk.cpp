@@ -86,17 +86,17 @@ std::int16_t kth_largest_positive(const std::int16_t* a, std::size_t k, DenseTop
                                   const std::vector<std::int16_t>& block_max) {
     const std::size_t n_blocks = block_max.size();
     // A floor from bucket maxima (as seed_floor), then the values of the blocks that reach it.
-    auto& values = s.bucket_max;
+    // Everything stays in int16: converting each block maximum to double cost ~7% of a query.
+    auto& values = s.values16;
     const std::size_t m = std::min(n_blocks, 2 * k);
-    double floor = 1.0;
+    std::int16_t floor = 1;
     if (m >= k) {
         values.resize(m);
-        for (std::size_t i = 0; i < m; ++i) {
-            const std::int16_t* bm = block_max.data();
+        const std::int16_t* bm = block_max.data();
+        for (std::size_t i = 0; i < m; ++i)
             values[i] = *std::max_element(bm + i * n_blocks / m, bm + (i + 1) * n_blocks / m);
-        }
-        std::nth_element(values.begin(), values.begin() + (k - 1), values.end(), std::greater<double>());
-        floor = std::max(1.0, values[k - 1]);
+        std::nth_element(values.begin(), values.begin() + (k - 1), values.end(), std::greater<std::int16_t>());
+        floor = std::max<std::int16_t>(1, values[k - 1]);
     }
     values.clear();
     for (std::size_t b = 0; b < n_blocks; ++b) {
@@ -105,8 +105,8 @@ std::int16_t kth_largest_positive(const std::int16_t* a, std::size_t k, DenseTop
             if (a[i] >= floor) values.push_back(a[i]);
     }
     if (values.size() < k) return 0;
-    std::nth_element(values.begin(), values.begin() + (k - 1), values.end(), std::greater<double>());
-    return static_cast<std::int16_t>(values[k - 1]);
+    std::nth_element(values.begin(), values.begin() + (k - 1), values.end(), std::greater<std::int16_t>());
+    return values[k - 1];
 }
 
 }  // namespace retrieval

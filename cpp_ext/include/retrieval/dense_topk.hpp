@@ -13,6 +13,7 @@ namespace retrieval {
 struct DenseTopKScratch {
     std::vector<Hit> hits;
     std::vector<double> block_max, bucket_max;
+    std::vector<std::int16_t> values16;
 };
 
 // Writes the best k of the docs whose score is nonzero (best first, ties by smaller id) and

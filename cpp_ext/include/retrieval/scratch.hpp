@@ -32,8 +32,7 @@ struct Scratch {
     QueryPlan plan;
     // Bounded exhaustive: 16-bit accumulators (padded to whole 8-doc blocks), their block maxima,
     // and the bound-cache entries of the query's unique terms.
-    std::vector<std::int16_t> acc16, block_max16, tables16;
-    std::vector<std::size_t> next_posting;
+    std::vector<std::int16_t> acc16, block_max16;
     std::vector<const TermBounds*> bounds;
     DenseTopKScratch dense_topk;
 
