@@ -1,8 +1,7 @@
 // Term-at-a-time scoring: exhaustive top-k, dense scores and the matching set.
 #include <algorithm>
-#include <cstdint>
-
 #include <cmath>
+#include <cstdint>
 
 #include "retrieval/dense_topk.hpp"
 #include "retrieval/search.hpp"
@@ -212,9 +211,13 @@ bool dense_pays(const IndexView& ix, const QueryPlan& plan, std::size_t k) {
 
 }  // namespace
 
-// Past ~64k docs a double accumulator outgrows a core's L2 (512 KiB here) and the bounded path's
-// 16-bit one (a quarter of the size) wins: SciFact (9.9k chunks) exact 11 us / bounded 24 us a
-// query, 367k chunks exact (cached) 486 us / bounded 452 us / exact decoding 1128 us.
+// Exact impacts fully cached against the bounded path, mean us a query over the 405 SciFact dev
+// claims, k=10, min of 3 passes (resampled corpora of benchmarks/resampled_corpus.py):
+//   10k docs 22 / 41, 40k 75 / 77, 80k 130 / 143, 160k 213 / 213,
+//   367k chunks 536 / 361, 1.8M chunks 4,106 / 1,731 (the exact cache then holds 883 MB).
+// Past ~128k docs the double accumulators and 12-byte cached postings lose to 16-bit
+// accumulators over 6-byte ones; below, the bounded path's fixed costs (its tables, a pass over
+// every doc) are not repaid. Without the exact cache (a full budget) the gap is wider still.
 bool prefers_bounded(const IndexView& ix, const QueryPlan& plan, std::size_t k) {
     if (ix.n_docs < kBoundedMinDocs) return false;
     std::uint64_t postings = 0, max_df = 0;
@@ -224,9 +227,10 @@ bool prefers_bounded(const IndexView& ix, const QueryPlan& plan, std::size_t k) 
         postings += df;
         max_df = std::max(max_df, df);
     }
-    // Its fixed cost is a pass over n_docs accumulators (~0.2 ns a doc); the exact sparse path
-    // pays ~2-4 ns a posting more than it. 1.8M docs, 705 claims: with postings * 4 >= n_docs
-    // the 23% of queries below it took the sparse path and cost 39% of the time.
+    // Its fixed cost is a few passes over n_docs accumulators; the exact sparse path pays more
+    // a posting (decoding, a norm, a division). 1.8M chunks, 705 SciFact claims, k=10: requiring
+    // postings * 4 >= n_docs (as dense_pays) left 12% of the queries on the sparse path and a mean
+    // of 2.37 ms a query; postings * 8 leaves 3.5% and 1.89 ms (the bounded path for all: 1.86).
     if (max_df < k || postings * 8 < ix.n_docs) return false;
     for (const QueryTerm& qt : plan.terms) {
         if (ix.bounds->find(qt.term) == nullptr) missing += ix.postings->df[qt.term] * BoundCache::kBytesPerPosting;

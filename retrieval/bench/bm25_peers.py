@@ -36,7 +36,6 @@ from ..text import Analyzer
 from .quality import percentiles_ms
 
 K = 10
-WARMUP = 10
 BATCH_THREADS = 2
 RANK_BM25_MAX_DOCS = 50_000
 # "bm25s" runs both its backends (numba only where installed); "bm25s-numba" only the fast one.
@@ -196,7 +195,7 @@ def measure(library: str, corpus, queries: Sequence[str], analyzer_config: Analy
         "top10": [top10(q) for q in queries],
     }
     if search_batch is not None:
-        search_batch(queries[:WARMUP])
+        search_batch(queries)  # warm-up
         t0 = time.perf_counter()
         search_batch(queries)
         result["batch_qps"] = len(queries) / (time.perf_counter() - t0)
@@ -205,7 +204,7 @@ def measure(library: str, corpus, queries: Sequence[str], analyzer_config: Analy
 
 def _time_queries(search: Callable[[str], object], queries: Sequence[str], repeats: int) -> tuple[float, list[int]]:
     """Queries/s of the median pass, and every per-query sample of every pass."""
-    for q in queries[:WARMUP]:
+    for q in queries:  # warm-up
         search(q)
     samples: list[int] = []
     pass_qps = []

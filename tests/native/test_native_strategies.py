@@ -92,7 +92,7 @@ def test_parallel_build_is_deterministic(corpus):
 def test_large_index_queries_run_on_the_bound_cache():
     """Past kBoundedMinDocs, `auto` scores long queries over the bound cache, with the same answers."""
     rng = np.random.default_rng(7)
-    docs = zipf_corpus(rng, 70_000, 500, 6)
+    docs = zipf_corpus(rng, 140_000, 500, 6)
     offsets, tokens = pack([d.tolist() for d in docs])
     index = BM25Index.build(offsets, tokens, 500, variant="lucene", n_threads=2)
     exact = BM25Index.build(offsets, tokens, 500, variant="lucene", n_threads=2)
