@@ -27,7 +27,7 @@ Strategy choose(Strategy requested, const IndexView& ix, const QueryPlan& plan, 
     // always-exhaustive, 1.11 s for always-maxscore and 0.79 s for a per-query oracle;
     // thresholds from 3000 k to 6000 k were within 1% of each other.
     // On large indexes exhaustive scoring over the bound cache beats MaxScore: 367k chunks
-    // (resampled SciFact/SQuAD sentences), 1,000 SciFact claims, k=10: 452 us a query against
+    // (resampled SciFact/SQuAD sentences), the 300 SciFact test claims, k=10: 452 us a query against
     // 1,712 us for MaxScore over the same bounds (the claims' lists overlap too much to prune).
     if (prefers_bounded(ix, plan, k)) return Strategy::Exhaustive;
     // Looking a term up fills the cache when the budget allows (exhaustive would fill it anyway).

@@ -49,6 +49,32 @@ def test_okapi_matches_rank_bm25_on_all_scifact_queries(scifact_dir: Path, scifa
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("variant", ["okapi", "lucene"])
+def test_every_top_k_path_is_exact_on_all_scifact_queries(scifact_dir: Path, scifact_tokens, variant: str):
+    """The quantized paths (bound cache: bounded exhaustive and MaxScore) against the exact one."""
+    analyzer, doc_tokens = scifact_tokens
+    builder = BM25Builder(analyzer, BM25Config(variant=variant))
+    for tokens in doc_tokens:
+        builder.add_terms(tokens)
+    exact = builder.build()
+    bounds_only = BM25Builder(analyzer, BM25Config(variant=variant))
+    for tokens in doc_tokens:
+        bounds_only.add_terms(tokens)
+    bounded = bounds_only.build()
+    bounded.index.cache_limit = 0  # every path reads the quantized bound cache
+    exact.index.bound_cache_limit = 0  # and this one never does
+    for _, query in read_queries(scifact_dir / "queries.jsonl"):
+        terms = exact.query_ids(query)
+        for k in (10, 100):
+            want_ids, want_scores = exact.index.topk(terms, k, "exhaustive")
+            for strategy in ("bounded", "maxscore"):
+                ids, scores = bounded.index.topk(terms, k, strategy)
+                assert ids.tolist() == want_ids.tolist(), (query, k, strategy)
+                assert scores.tolist() == want_scores.tolist(), (query, k, strategy)
+    assert bounded.index.bound_cache_bytes > 0 and exact.index.bound_cache_bytes == 0
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "overrides, floor",
     [
