@@ -33,22 +33,29 @@ inline double max8(const double* a) {
 #endif
 }
 
-// A lower bound of the k-th best nonzero score, or kNoFloor when there are fewer than k blocks.
 // The blocks are cut into m = min(blocks, 2k) contiguous buckets: k buckets with a maximum >= f
-// mean k docs scoring >= f. nth_element over 2k values stays cheap; with 4k-8k the floor would
-// be a little higher but the selection cost more than it saves (SciFact, k=100).
-double seed_floor(const std::vector<double>& block_max, std::size_t k, std::vector<double>& bucket_max) {
+// mean k docs scoring >= f, so the k-th largest bucket maximum is a lower bound of the k-th best
+// score. Returns false (and leaves `f`) when there are fewer than k blocks. nth_element over 2k
+// values stays cheap; with 4k-8k the floor would be a little higher but the selection cost more
+// than it saves (SciFact, k=100).
+template <typename T>
+bool bucket_floor(const std::vector<T>& block_max, std::size_t k, std::vector<T>& bucket_max, T& f) {
     const std::size_t n_blocks = block_max.size();
     const std::size_t m = std::min(n_blocks, 2 * k);
-    if (m < k) return kNoFloor;
+    if (m < k) return false;
     bucket_max.resize(m);
-    for (std::size_t i = 0; i < m; ++i) {
-        const double* b = block_max.data();
-        bucket_max[i] = *std::max_element(b + i * n_blocks / m, b + (i + 1) * n_blocks / m);
-    }
-    std::nth_element(bucket_max.begin(), bucket_max.begin() + (k - 1), bucket_max.end(), std::greater<double>());
-    // Docs without a query term hold 0, so only a positive f proves k candidates.
-    return bucket_max[k - 1] > 0.0 ? bucket_max[k - 1] : kNoFloor;
+    const T* b = block_max.data();
+    for (std::size_t i = 0; i < m; ++i) bucket_max[i] = *std::max_element(b + i * n_blocks / m, b + (i + 1) * n_blocks / m);
+    std::nth_element(bucket_max.begin(), bucket_max.begin() + (k - 1), bucket_max.end(), std::greater<T>());
+    f = bucket_max[k - 1];
+    return true;
+}
+
+// A lower bound of the k-th best nonzero score, or kNoFloor. Docs without a query term hold 0, so
+// only a positive floor proves k candidates.
+double seed_floor(const std::vector<double>& block_max, std::size_t k, std::vector<double>& bucket_max) {
+    double f = kNoFloor;
+    return bucket_floor(block_max, k, bucket_max, f) && f > 0.0 ? f : kNoFloor;
 }
 
 }  // namespace
@@ -88,16 +95,8 @@ std::int16_t kth_largest_positive(const std::int16_t* a, std::size_t k, DenseTop
     // A floor from bucket maxima (as seed_floor), then the values of the blocks that reach it.
     // Everything stays in int16: converting each block maximum to double cost ~7% of a query.
     auto& values = s.values16;
-    const std::size_t m = std::min(n_blocks, 2 * k);
-    std::int16_t floor = 1;
-    if (m >= k) {
-        values.resize(m);
-        const std::int16_t* bm = block_max.data();
-        for (std::size_t i = 0; i < m; ++i)
-            values[i] = *std::max_element(bm + i * n_blocks / m, bm + (i + 1) * n_blocks / m);
-        std::nth_element(values.begin(), values.begin() + (k - 1), values.end(), std::greater<std::int16_t>());
-        floor = std::max<std::int16_t>(1, values[k - 1]);
-    }
+    std::int16_t floor = 1;  // only positive values count
+    if (bucket_floor(block_max, k, values, floor)) floor = std::max<std::int16_t>(1, floor);
     values.clear();
     for (std::size_t b = 0; b < n_blocks; ++b) {
         if (block_max[b] < floor) continue;

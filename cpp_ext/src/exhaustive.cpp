@@ -10,13 +10,6 @@ namespace retrieval {
 
 namespace {
 
-// The tf of posting `at` (0-based within the term's postings), decoded from its block.
-std::uint32_t exact_tf(const IndexView& ix, std::uint32_t term, std::size_t at) {
-    std::uint32_t docs[kBlockSize], tfs[kBlockSize];
-    decode_block(*ix.postings, term, ix.postings->term_blocks[term] + at / kBlockSize, docs, tfs);
-    return tfs[at % kBlockSize];
-}
-
 // Calls visit(docs, contributions, count) over every posting of every query position, in query
 // order, a cached term at once and other terms block by block.
 template <typename Visit>
@@ -171,20 +164,12 @@ std::size_t exhaustive_bounded(const IndexView& ix, const QueryPlan& plan, std::
     contrib.assign(nt, 0.0);
     present.assign(nt, 0);
     TopKHeap heap(s.heap, k);
-    const double k1p1 = ix.params.k1 + 1.0;
-    const bool okapi = ix.params.variant == Variant::Okapi;
     for_each_at_least(acc, ix.n_docs, floor_units, s.block_max16, [&](std::uint32_t d) {
         for (std::size_t u = 0; u < nt; ++u) {
             const TermBounds& e = *entries[u];
             const auto it = std::lower_bound(e.docs.begin(), e.docs.end(), d);
             present[u] = it != e.docs.end() && *it == d;
-            if (!present[u]) continue;
-            const std::size_t at = static_cast<std::size_t>(it - e.docs.begin());
-            std::uint32_t tf = e.tfs[at];
-            if (tf == kTfEscape) tf = exact_tf(ix, plan.terms[u].term, at);
-            const double idf = ix.idf[plan.terms[u].term], norm = ix.norms[d];
-            contrib[u] = okapi ? contribution<Variant::Okapi>(idf, k1p1, tf, norm)
-                               : contribution<Variant::Lucene>(idf, k1p1, tf, norm);
+            if (present[u]) contrib[u] = exact_contribution(ix, plan.terms[u].term, e, it - e.docs.begin());
         }
         double score = 0.0;
         for (std::uint32_t u : plan.positions) {
@@ -199,14 +184,24 @@ std::size_t exhaustive_bounded(const IndexView& ix, const QueryPlan& plan, std::
 // term alone has k docs (with positive idf, they all score > 0). In a per-query sweep over
 // SciFact and synthetic corpora (5k-100k docs, k=10 and 100) dense won 93% of the queries, and
 // thresholds from postings >= n_docs / 20 to n_docs / 3 were within 0.2% of each other in total.
-bool dense_pays(const IndexView& ix, const QueryPlan& plan, std::size_t k) {
-    std::uint64_t postings = 0, max_df = 0;
+struct PostingCounts {
+    std::uint64_t postings = 0;  // over the query positions
+    std::uint64_t max_df = 0;
+};
+
+PostingCounts posting_counts(const IndexView& ix, const QueryPlan& plan) {
+    PostingCounts c;
     for (std::uint32_t u : plan.positions) {
         const std::uint64_t df = ix.postings->df[plan.terms[u].term];
-        postings += df;
-        max_df = std::max(max_df, df);
+        c.postings += df;
+        c.max_df = std::max(c.max_df, df);
     }
-    return max_df >= k && postings * 4 >= ix.n_docs;
+    return c;
+}
+
+bool dense_pays(const IndexView& ix, const QueryPlan& plan, std::size_t k) {
+    const PostingCounts c = posting_counts(ix, plan);
+    return c.max_df >= k && c.postings * 4 >= ix.n_docs;
 }
 
 }  // namespace
@@ -220,18 +215,13 @@ bool dense_pays(const IndexView& ix, const QueryPlan& plan, std::size_t k) {
 // every doc) are not repaid. Without the exact cache (a full budget) the gap is wider still.
 bool prefers_bounded(const IndexView& ix, const QueryPlan& plan, std::size_t k) {
     if (ix.n_docs < kBoundedMinDocs) return false;
-    std::uint64_t postings = 0, max_df = 0;
-    std::size_t missing = 0;  // bytes the bound cache still needs for this query
-    for (std::uint32_t u : plan.positions) {
-        const std::uint64_t df = ix.postings->df[plan.terms[u].term];
-        postings += df;
-        max_df = std::max(max_df, df);
-    }
+    const PostingCounts c = posting_counts(ix, plan);
     // Its fixed cost is a few passes over n_docs accumulators; the exact sparse path pays more
     // a posting (decoding, a norm, a division). 1.8M chunks, 705 SciFact claims, k=10: requiring
     // postings * 4 >= n_docs (as dense_pays) left 12% of the queries on the sparse path and a mean
     // of 2.37 ms a query; postings * 8 leaves 3.5% and 1.89 ms (the bounded path for all: 1.86).
-    if (max_df < k || postings * 8 < ix.n_docs) return false;
+    if (c.max_df < k || c.postings * 8 < ix.n_docs) return false;
+    std::size_t missing = 0;  // bytes the bound cache still needs for this query
     for (const QueryTerm& qt : plan.terms) {
         if (ix.bounds->find(qt.term) == nullptr) missing += ix.postings->df[qt.term] * BoundCache::kBytesPerPosting;
     }

@@ -67,6 +67,18 @@ const TermImpacts* ImpactCache::get(const IndexView& ix, std::uint32_t term) {
     });
 }
 
+double exact_contribution(const IndexView& ix, std::uint32_t term, const TermBounds& e, std::size_t at) {
+    std::uint32_t tf = e.tfs[at];
+    if (tf == kTfEscape) {
+        std::uint32_t docs[kBlockSize], tfs[kBlockSize];
+        decode_block(*ix.postings, term, ix.postings->term_blocks[term] + at / kBlockSize, docs, tfs);
+        tf = tfs[at % kBlockSize];
+    }
+    const double k1p1 = ix.params.k1 + 1.0, idf = ix.idf[term], norm = ix.norms[e.docs[at]];
+    return ix.params.variant == Variant::Okapi ? contribution<Variant::Okapi>(idf, k1p1, tf, norm)
+                                               : contribution<Variant::Lucene>(idf, k1p1, tf, norm);
+}
+
 double bound_quantum(double term_max) {
     if (!(term_max > 0.0)) return 0.0;  // no positive contribution: every bound is 0
     double q = term_max / 255.0;

@@ -29,7 +29,7 @@ Strategy choose(Strategy requested, const IndexView& ix, const QueryPlan& plan, 
     // On large indexes exhaustive scoring over the bound cache beats MaxScore: 367k chunks
     // (resampled SciFact/SQuAD sentences), the 300 SciFact test claims, k=10: 452 us a query against
     // 1,712 us for MaxScore over the same bounds (the claims' lists overlap too much to prune).
-    if (prefers_bounded(ix, plan, k)) return Strategy::Exhaustive;
+    if (prefers_bounded(ix, plan, k)) return Strategy::Bounded;  // decided once, here
     // Looking a term up fills the cache when the budget allows (exhaustive would fill it anyway).
     std::uint64_t uncached = 0;
     for (const QueryTerm& qt : plan.terms) {

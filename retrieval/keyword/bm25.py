@@ -9,8 +9,9 @@ from __future__ import annotations
 import array
 import json
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -22,6 +23,42 @@ from .protocol import KeywordIndex
 from .vocabulary import Vocabulary
 
 WORD_CACHE_MAX = 1_000_000
+
+
+class WordIds:
+    """Word -> term id (-1: the word gives no term), one dict hit a known word. ``resolve`` computes
+    a word seen for the first time; at most WORD_CACHE_MAX words are remembered, so a hostile
+    query stream cannot grow it without limit (past it, words are resolved every time)."""
+
+    def __init__(self, resolve: Callable[[str], int]) -> None:
+        self._ids: dict[str, int] = {}
+        self._resolve = resolve
+
+    def of(self, words: list[str]) -> list[int]:
+        cache = self._ids
+        try:
+            return list(map(cache.__getitem__, words))  # the common case: every word known
+        except KeyError:
+            return [cache[w] if w in cache else self._miss(w) for w in words]
+
+    def _miss(self, word: str) -> int:
+        term_id = self._resolve(word)
+        if len(self._ids) < WORD_CACHE_MAX:
+            self._ids[word] = term_id
+        return term_id
+
+
+# The resolvers close over the analyzer and vocabulary, not their owner: a bound method would
+# make a reference cycle, and a dropped index would then wait for the garbage collector.
+def _new_word_id(analyzer: Analyzer, vocabulary: Vocabulary, word: str) -> int:
+    term = analyzer.term(word)
+    return vocabulary.add([term])[0] if term else -1
+
+
+def _known_word_id(analyzer: Analyzer, vocabulary: Vocabulary, word: str) -> int:
+    term = analyzer.term(word)
+    found = vocabulary.id(term) if term else None
+    return -1 if found is None else found
 
 
 class BM25Builder:
@@ -42,7 +79,7 @@ class BM25Builder:
         self.analyzer = analyzer
         self.config = config
         self.vocabulary = Vocabulary()
-        self._word_ids: dict[str, int] = {}  # word -> term id, -1 when the analyzer drops it
+        self._word_ids = WordIds(partial(_new_word_id, analyzer, self.vocabulary))
         self._postings = PostingsAccumulator()
         self._built = False
         self._new_buffer()
@@ -56,22 +93,10 @@ class BM25Builder:
         """``add_terms(analyzer(text))``, with one dict lookup a word instead of the analyzer's
         cache, its filter and the vocabulary's: a word's term id never changes during a build."""
         self._check_open()
-        cache = self._word_ids
-        words = self.analyzer.words(text)
-        try:
-            ids = list(map(cache.__getitem__, words))
-        except KeyError:
-            ids = [cache[w] if w in cache else self._word_id(w) for w in words]
+        ids = self._word_ids.of(self.analyzer.words(text))
         if -1 in ids:  # dropped words (stopwords, empty matches)
             ids = [i for i in ids if i >= 0]
         self._append(ids)
-
-    def _word_id(self, word: str) -> int:
-        term = self.analyzer.term(word)
-        term_id = self.vocabulary.add([term])[0] if term else -1
-        if len(self._word_ids) < WORD_CACHE_MAX:
-            self._word_ids[word] = term_id
-        return term_id
 
     def add_terms(self, terms: Sequence[str]) -> None:
         self._check_open()
@@ -117,7 +142,7 @@ class BM25:
         self.config = config
         # Query word -> term id (-1: dropped or not in the corpus). One dict hit per word instead
         # of stem-cache + vocabulary lookups: the vocabulary never changes under an open index.
-        self._word_ids: dict[str, int] = {}
+        self._word_ids = WordIds(partial(_known_word_id, analyzer, vocabulary))
 
     @classmethod
     def from_texts(
@@ -134,21 +159,8 @@ class BM25:
 
     def query_ids(self, query: str) -> np.ndarray:
         """Term ids of the query's known terms, in query order (duplicates kept)."""
-        cache = self._word_ids
-        words = self.analyzer.words(query)
-        try:
-            ids = list(map(cache.__getitem__, words))
-        except KeyError:
-            ids = [cache[w] if w in cache else self._word_id(w) for w in words]
+        ids = self._word_ids.of(self.analyzer.words(query))
         return np.array([i for i in ids if i >= 0], dtype=np.uint32)
-
-    def _word_id(self, word: str) -> int:
-        term = self.analyzer.term(word)
-        found = self.vocabulary.id(term) if term else None
-        term_id = -1 if found is None else found
-        if len(self._word_ids) < WORD_CACHE_MAX:
-            self._word_ids[word] = term_id
-        return term_id
 
     def search(self, query: str, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (ids, scores), best first; only documents sharing a term with the query."""

@@ -60,6 +60,11 @@ public:
     const TermBounds* get(const IndexView& ix, std::uint32_t term);
 };
 
+// The exact contribution of posting `at` of `term`'s bound-cache entry `e`: computed from its tf
+// (read back from the compressed block when it is kTfEscape or more) and its doc's norm, so it is
+// the double every exact path computes.
+double exact_contribution(const IndexView& ix, std::uint32_t term, const TermBounds& e, std::size_t at);
+
 // The quantum of a term whose largest contribution is `term_max`: 255 * quantum >= term_max.
 double bound_quantum(double term_max);
 // The smallest step whose bound step * quantum is >= c (c <= term_max).

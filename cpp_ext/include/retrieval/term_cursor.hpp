@@ -12,7 +12,6 @@
 #include <cstdint>
 
 #include "retrieval/impact_cache.hpp"
-#include "retrieval/params.hpp"
 #include "retrieval/postings.hpp"
 #include "retrieval/query.hpp"
 
@@ -28,7 +27,7 @@ public:
         std::copy(o.buf_docs_, o.buf_docs_ + kBlockSize, buf_docs_);
         std::copy(o.buf_impacts_, o.buf_impacts_ + kBlockSize, buf_impacts_);
         ix_ = o.ix_, cached_ = o.cached_, bounded_ = o.bounded_, term_ = o.term_;
-        steps_ = o.steps_, tfs_ = o.tfs_, quantum_ = o.quantum_, idf_ = o.idf_;
+        steps_ = o.steps_, quantum_ = o.quantum_;
         blk_ = o.blk_, first_blk_ = o.first_blk_, blk_end_ = o.blk_end_, decoded_ = o.decoded_;
         pos_ = o.pos_, n_ = o.n_, doc_ = o.doc_, stale_ = o.stale_;
         const bool own = o.docs_ == o.buf_docs_;
@@ -46,7 +45,6 @@ public:
         bounded_ = (cached_ == nullptr && use_bounds) ? ix.bounds->get(ix, term) : nullptr;
         if (cached_ == nullptr && bounded_ == nullptr) cached_ = ix.cache->get(ix, term);
         quantum_ = bounded_ != nullptr ? bounded_->quantum : 0.0;
-        idf_ = ix.idf[term];
         term_ = term;
         blk_ = first_blk_ = ix.postings->term_blocks[term];
         blk_end_ = ix.postings->term_blocks[term + 1];
@@ -70,12 +68,7 @@ public:
     // The current posting's exact contribution: the double exhaustive scoring computes.
     double exact() const {
         if (bounded_ == nullptr) return impacts_[pos_];
-        std::uint32_t tf = tfs_[pos_];
-        if (tf == kTfEscape) tf = escaped_tf();
-        const double norm = ix_->norms[doc_];
-        const double k1p1 = ix_->params.k1 + 1.0;
-        return ix_->params.variant == Variant::Okapi ? contribution<Variant::Okapi>(idf_, k1p1, tf, norm)
-                                                     : contribution<Variant::Lucene>(idf_, k1p1, tf, norm);
+        return exact_contribution(*ix_, term_, *bounded_, (blk_ - first_blk_) * kBlockSize + pos_);
     }
 
     void next() {
@@ -125,7 +118,6 @@ private:
             n_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(bounded_->docs.size() - at, kBlockSize));
             docs_ = bounded_->docs.data() + at;
             steps_ = bounded_->steps.data() + at;
-            tfs_ = bounded_->tfs.data() + at;
         } else if (cached_ != nullptr) {
             n_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(cached_->docs.size() - at, kBlockSize));
             docs_ = cached_->docs.data() + at;
@@ -139,21 +131,13 @@ private:
         pos_ = 0;
     }
 
-    // The tf of the current posting when the bound cache holds only "kTfEscape or more".
-    std::uint32_t escaped_tf() const {
-        std::uint32_t docs[kBlockSize], tfs[kBlockSize];
-        decode_block(*ix_->postings, term_, blk_, docs, tfs);
-        return tfs[pos_];
-    }
-
     const IndexView* ix_ = nullptr;
     const TermImpacts* cached_ = nullptr;
     const TermBounds* bounded_ = nullptr;
     const std::uint32_t* docs_ = nullptr;  // the current block: in a cache or in buf_docs_
     const double* impacts_ = nullptr;
     const std::uint8_t* steps_ = nullptr;
-    const std::uint8_t* tfs_ = nullptr;
-    double quantum_ = 0.0, idf_ = 0.0;
+    double quantum_ = 0.0;
     std::uint32_t term_ = 0;
     std::uint64_t blk_ = 0, first_blk_ = 0, blk_end_ = 0, decoded_ = ~0ull;
     std::uint32_t pos_ = 0, n_ = 0;
