@@ -9,12 +9,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
@@ -22,18 +20,14 @@ import numpy as np
 
 from . import bundle
 from .config import IndexConfig
-from .errors import ConfigError, CorpusError
 from .keyword import BM25
 from .search import Planner
-from .search.filters import FilterSpec, MetadataIndex, MetadataWriter
-from .ingest.content_hash import document_hash
+from .search.filters import FilterSpec, MetadataIndex
 from .ingest.corpus import Corpus, describe, sync_section
-from .stores import ChunkStore, make_chunk_writer
-from .bundle.documents import BaseDocumentsWriter
+from .stores import ChunkStore
 from .updates.retire import drop_replaced, stores_of
 from .text import Analyzer
 from .types import Document, SearchResult
-from .bundle.layout import DOCUMENTS_FILE, METADATA_FILE
 from .bundle.manifest import Manifest
 from .bundle.view import BundleView, Filters, open_version
 
@@ -122,87 +116,28 @@ class Engine:
         ``store_schema``) instead of the bundle's ``chunks.parquet``.
         """
         from . import dense_index
-        from .bundle.writer import BaseWriter
+        from .bundle.build import BundleBuild, UniqueDocuments, check_indexed, index_documents
         from .ingest import Chunker
-        from .ingest.prefetch import prefetch
         from .text import TokenCounter
 
         config = config or IndexConfig()
         started = time.perf_counter()
-        stages: dict[str, float] = {}
         analyzer = Analyzer(config.analyzer)
         counter = TokenCounter()
         chunker = Chunker(config.chunker, counter)
         embedder = dense_index.make_embedder(config.embedding) if config.dense else None
-        writer: Any = None
-        base: BaseWriter | None = None
         replaced = stores_of(path) if overwrite else []  # PostgreSQL rows the old bundle used
-        try:
-            with bundle.writing(path, overwrite=overwrite) as tmp:
-                writer, store_section = make_chunk_writer(tmp, store, schema=store_schema, bundle=uuid.uuid4().hex)
-                # Every chunk fans out to the store, BM25, its vector and its sentences as it arrives.
-                base = BaseWriter(
-                    tmp,
-                    config,
-                    analyzer=analyzer,
-                    bm25_config=config.bm25,
-                    chunk_writer=writer,
-                    store_section=store_section,
-                    embedder=embedder,
-                    sentences=embedder is not None and config.sentences,
-                )
-                metadata = MetadataWriter(tmp / METADATA_FILE)
-                hashes = BaseDocumentsWriter(tmp / DOCUMENTS_FILE)
-                docs = _UniqueDocuments(_open_corpus(corpus), metadata, hashes)
-                t0 = time.perf_counter()
-                with _progress(progress, _count_hint(corpus)) as bar:
-                    # Chunking (tokenizer-bound, GIL released) overlaps with analysis, embedding and writing.
-                    for chunk in prefetch(chunker.chunk_many(_ticking(docs, bar))):
-                        base.add(chunk)
-                metadata_section = metadata.close()
-                hashes.close()
-                stages["read_chunk_analyze_s"] = time.perf_counter() - t0 - sum(base.stages.values())
-                if base.count == 0:
-                    raise CorpusError(f"corpus {describe(corpus)} has no documents with text to index")
-                if base.terms == 0:  # an empty keyword index would answer every query with nothing
-                    raise ConfigError(
-                        f"the analyzer found no terms in any of the {base.count} chunks of {describe(corpus)}: "
-                        f"check analyzer.token_pattern ({config.analyzer.token_pattern!r}), analyzer.stopwords "
-                        "and analyzer.stemmer"
-                    )
-                written = base.finish()
-                stages.update(written.stages)
-                sections = written.sections
-                del written  # the BM25 index: its statistics are in the sections
-                bundle.write_manifest(
-                    tmp,
-                    {
-                        "config": config.to_dict(),
-                        "analyzer": analyzer.describe(),
-                        "tokenizer": {"model_id": counter.model_id, "sha256": counter.fingerprint},
-                        "bm25": sections["bm25"],
-                        "counts": {"documents": docs.count, **sections["counts"]},
-                        "dense": sections["dense"],
-                        "store": sections["store"],
-                        "metadata": metadata_section,
-                        "sentences": sections["sentences"],
-                        "source": describe(corpus),
-                        # A PostgreSQL query and its watermark (largest updated_at): where `retrieval sync` starts.
-                        "sync": sync_section(corpus),
-                        "build_seconds": round(time.perf_counter() - started, 3),
-                        "build_stages_s": {k: round(v, 3) for k, v in stages.items()},
-                    },
-                )
-        except BaseException:
-            if base is not None:  # its open vector and sentence files
-                with contextlib.suppress(Exception):
-                    base.abort()
-            if writer is not None:  # chunk rows written to PostgreSQL under the new, unreferenced key
-                with contextlib.suppress(Exception):
-                    writer.abort()
-            raise
+        target = BundleBuild(path, config, analyzer=analyzer, counter=counter, embedder=embedder,
+                             overwrite=overwrite, store=store, store_schema=store_schema)
+        with target, _progress(progress, _count_hint(corpus)) as bar:
+            docs = UniqueDocuments(_ticking(_open_corpus(corpus), bar))
+            seconds = index_documents(docs, chunker, target.add_document, target.add_chunk)
+            stages = {"read_chunk_analyze_s": seconds - sum(target.base_stages.values())}
+            check_indexed(target.chunks, target.terms, describe(corpus), config.analyzer)
+            # A PostgreSQL query and its watermark (largest updated_at): where `retrieval sync` starts.
+            target.finish({"source": describe(corpus), "sync": sync_section(corpus)}, stages, started)
         if replaced:
-            drop_replaced(replaced, store_section, store)
+            drop_replaced(replaced, target.store_section, store)
         # Just written and hashed: skip re-verifying, and keep the embedder already loaded.
         return cls._open(Path(path), verify=False, faiss_threads=1, embedder=embedder, store_dsn=store)
 
@@ -426,29 +361,6 @@ class Engine:
     ) -> tuple[list[tuple[str, float]], dict[str, float]]:
         """The ``k`` best documents, a document scoring as its best chunk."""
         return self._view.search_documents(query, k, mode, params, filters)
-
-
-class _UniqueDocuments:
-    """Passes documents through, counting them, recording their metadata and content hashes,
-    and rejecting a repeated id."""
-
-    def __init__(self, docs: Iterable[Document], metadata: MetadataWriter, hashes: BaseDocumentsWriter) -> None:
-        self._docs = docs
-        self._metadata = metadata
-        self._hashes = hashes
-        self._seen: set[str] = set()
-        self.count = 0
-
-    def __iter__(self) -> Iterator[Document]:
-        for doc in self._docs:
-            if doc.id in self._seen:
-                raise CorpusError(f"duplicate document id {doc.id!r}")
-            self._seen.add(doc.id)
-            self.count += 1
-            if doc.metadata:
-                self._metadata.add(doc.id, doc.metadata)
-            self._hashes.add(doc.id, document_hash(doc))
-            yield doc
 
 
 def _open_corpus(corpus: Corpus) -> Iterable[Document]:
