@@ -108,12 +108,15 @@ class Engine:
         progress: bool = False,
         store: str | None = None,
         store_schema: str = "retrieval",
+        shards: int | None = None,
     ) -> "Engine":
         """Index ``corpus`` (a path, ``"demo"``, or Documents) into a bundle at ``path``.
 
         The bundle appears at ``path`` only when complete; a failure leaves ``path`` untouched.
         ``store``: a ``postgresql://`` DSN to keep the chunk text in PostgreSQL (tables in
         ``store_schema``) instead of the bundle's ``chunks.parquet``.
+        ``shards``: write a collection of that many shard bundles instead (``retrieval.collection``):
+        the same API, the same results.
         """
         from . import dense_index
         from .bundle.build import BundleBuild, UniqueDocuments, check_indexed, index_documents
@@ -126,6 +129,15 @@ class Engine:
         counter = TokenCounter()
         chunker = Chunker(config.chunker, counter)
         embedder = dense_index.make_embedder(config.embedding) if config.dense else None
+        if shards is not None:
+            from .collection.build import build_collection
+
+            with _progress(progress, _count_hint(corpus)) as bar:
+                build_collection(UniqueDocuments(_ticking(_open_corpus(corpus), bar)), path, config, shards,
+                                 analyzer=analyzer, counter=counter, chunker=chunker, embedder=embedder,
+                                 source=describe(corpus), sync=lambda: sync_section(corpus), overwrite=overwrite,
+                                 store=store, store_schema=store_schema)
+            return cls._open(Path(path), verify=False, faiss_threads=1, embedder=embedder, store_dsn=store)
         replaced = stores_of(path) if overwrite else []  # PostgreSQL rows the old bundle used
         target = BundleBuild(path, config, analyzer=analyzer, counter=counter, embedder=embedder,
                              overwrite=overwrite, store=store, store_schema=store_schema)
@@ -186,9 +198,10 @@ class Engine:
         embedding_threads: int | None = None,
         store_dsn: str | None = None,
     ) -> "Engine":
-        view = open_version(
-            root, verify=verify, embedder=embedder, embedding_threads=embedding_threads, store_dsn=store_dsn
-        )
+        from .collection import is_collection, open_collection
+
+        opener = open_collection if is_collection(root) else open_version
+        view = opener(root, verify=verify, embedder=embedder, embedding_threads=embedding_threads, store_dsn=store_dsn)
         if view.planner.dense is not None and faiss_threads is not None:
             from .vector import set_num_threads
 
@@ -223,25 +236,40 @@ class Engine:
         content hash (title, text, metadata) is unchanged is skipped unless ``force``. The new
         version is committed atomically: a crash at any point leaves the previous one intact.
         """
-        from .updates import apply_update
-
-        report = apply_update(self.path, upserts=documents, force=force, engine=self)
+        report = self._update(upserts=documents, force=force)
         self._reload()
         return report
 
     def delete(self, doc_ids: Iterable[str]) -> "UpdateReport":
         """Delete documents by id as a new bundle version; unknown ids are reported, not errors."""
-        from .updates import apply_update
-
-        report = apply_update(self.path, deletes=doc_ids, engine=self)
+        report = self._update(deletes=doc_ids)
         self._reload()
         return report
 
+    def _update(self, **changes: Any) -> "UpdateReport":
+        from .collection import is_collection
+
+        if is_collection(self.path):
+            from .collection.updates import apply_collection_update
+
+            embedder = self._view.document_embedder
+            return apply_collection_update(self.path, embedder=embedder, store_dsn=self._store_dsn, **changes)
+        from .updates import apply_update
+
+        return apply_update(self.path, engine=self, **changes)
+
     def compact(self) -> "UpdateReport":
         """Rewrite the bundle without tombstones (no re-embedding) as a new version."""
-        from .updates.compact import compact
+        from .collection import is_collection
 
-        report = compact(self.path, engine=self)
+        if is_collection(self.path):
+            from .collection.updates import compact_collection
+
+            report = compact_collection(self.path, embedder=self._view.document_embedder, store_dsn=self._store_dsn)
+        else:
+            from .updates.compact import compact
+
+            report = compact(self.path, engine=self)
         self._reload()
         return report
 
@@ -254,8 +282,7 @@ class Engine:
         the open one serving; the cause is logged once, and the next call tries again.
         """
         try:
-            on_disk = bundle.read_manifest(self.path, verify=False)
-            if on_disk.digest == self.version:
+            if on_disk_digest(self.path) == self.version:
                 self._refresh_failure = None
                 return False
             self._reload()
@@ -361,6 +388,17 @@ class Engine:
     ) -> tuple[list[tuple[str, float]], dict[str, float]]:
         """The ``k`` best documents, a document scoring as its best chunk."""
         return self._view.search_documents(query, k, mode, params, filters)
+
+
+def on_disk_digest(path: Path) -> str:
+    """The digest of the version committed at ``path`` now (a bundle's or a collection's manifest)."""
+    from .collection import is_collection
+
+    if is_collection(path):
+        from .collection.opening import read_collection_manifest
+
+        return read_collection_manifest(path, verify=False).digest
+    return bundle.read_manifest(path, verify=False).digest
 
 
 def _open_corpus(corpus: Corpus) -> Iterable[Document]:

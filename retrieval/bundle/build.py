@@ -23,6 +23,10 @@ from ..types import Chunk, Document
 from .layout import DOCUMENTS_FILE, METADATA_FILE
 
 
+class _Abandoned(Exception):
+    """Raised into a build's context to discard it (see ``BundleBuild.abandon``)."""
+
+
 class BundleBuild:
     """One bundle being written (a context manager): ``add_document``, ``add_chunk``, ``finish``.
 
@@ -94,6 +98,13 @@ class BundleBuild:
                 with contextlib.suppress(Exception):
                     self._writer.abort()
         return bool(self._stack.__exit__(exc_type, exc, tb))
+
+    def abandon(self) -> None:
+        """Discard this bundle unwritten (a shard the routing sent no document to)."""
+        try:
+            raise _Abandoned
+        except _Abandoned as exc:
+            self.__exit__(type(exc), exc, exc.__traceback__)
 
     @property
     def chunks(self) -> int:

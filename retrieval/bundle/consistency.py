@@ -70,7 +70,8 @@ def _check_base_counts(manifest: Manifest, counts: Counts, parts: Any, base: Pat
     _same("counts.terms", counts.terms, "BM25 vocabulary", len(bm25.vocabulary))
     _same("counts.postings", counts.postings, "BM25 postings", int(bm25.index.total_postings))
     _same("counts.documents", counts.documents, f"rows of {DOCUMENTS_FILE}", _parquet_rows(base / DOCUMENTS_FILE))
-    _close("bm25.avgdl", manifest.bm25.avgdl, "the BM25 index's", float(bm25.index.avgdl))
+    if not parts.external_stats:  # else it scores with its collection's avgdl
+        _close("bm25.avgdl", manifest.bm25.avgdl, "the BM25 index's", float(bm25.index.avgdl))
 
 
 def _check_delta_counts(counts: Counts, parts: Any, base: Path, delta: Path, section: DeltaSection) -> None:

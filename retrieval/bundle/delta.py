@@ -62,8 +62,9 @@ def live_ids(total: int, tombstones: np.ndarray) -> np.ndarray | None:
     return live
 
 
-def open_bm25(base_dir: Path, delta_dir: Path, section: DeltaSection) -> Any:
-    """The keyword side of a version: base + delta segments scored with the live corpus's stats."""
+def open_bm25(base_dir: Path, delta_dir: Path, section: DeltaSection, keyword_stats: Any = None) -> Any:
+    """The keyword side of a version: base + delta segments scored with the live corpus's stats
+    (``keyword_stats``: with those a function of the vocabulary gives instead)."""
     from ..keyword import BM25
     from ..keyword.bm25 import load_index_arrays
     from ..native import BM25Index
@@ -78,6 +79,9 @@ def open_bm25(base_dir: Path, delta_dir: Path, section: DeltaSection) -> Any:
     if df.dtype != np.uint32 or df.shape != (section.vocab,):
         raise BundleError(f"{delta_dir / DF_FILE} does not match the manifest ({df.dtype} {df.shape})")
     stats = {"n_docs": section.live_docs, "total_tokens": section.live_tokens, "df": df}
+    if keyword_stats is not None:
+        stats = keyword_stats(base.vocabulary.terms())
+        df = stats["df"][: section.vocab]
     cfg = base.config
 
     def reopen(arrays: dict[str, np.ndarray], where: Path) -> Any:

@@ -65,11 +65,12 @@ def environment() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def writing(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
+def writing(path: str | Path, overwrite: bool = False, manifest_name: str = MANIFEST) -> Iterator[Path]:
     """Yield a temporary directory to fill; on success it becomes ``path`` atomically.
 
-    The caller writes its files and finally calls ``write_manifest(tmp, info)``. On any
-    exception the temporary directory is removed and ``path`` is left as it was.
+    The caller writes its files and finally calls ``write_manifest(tmp, info)`` (a collection
+    writes its own ``manifest_name``). On any exception the temporary directory is removed and
+    ``path`` is left as it was.
     """
     from .overwrite import check_replaceable_dir
 
@@ -83,7 +84,7 @@ def writing(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
-        if not (tmp / MANIFEST).exists():
+        if not (tmp / manifest_name).exists():
             raise BundleError("internal error: bundle written without a manifest")
         _fsync_tree(tmp)
         _move_into_place(tmp, final)
@@ -232,21 +233,22 @@ def _atomic_write(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
-def read_manifest(path: str | Path, verify: bool = True) -> Manifest:
+def read_manifest(path: str | Path, verify: bool = True, name: str = MANIFEST) -> Manifest:
     """The bundle's manifest, after checking it is ours, of a known version, intact, and that
-    every file it lists is there (with its sha256 when ``verify``)."""
+    every file it lists is there (with its sha256 when ``verify``). ``name``: ``PREVIOUS_MANIFEST``
+    reads the previous version (its files are kept until the next commit)."""
     root = Path(path)
     if not root.is_dir():
         hint = _interrupted_overwrite_hint(root)
         raise BundleError(f"no index bundle at {root}{hint}")
     try:
-        raw = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        raw = json.loads((root / name).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BundleError(f"{root} is not an index bundle (no {MANIFEST})") from None
+        raise BundleError(f"{root} is not an index bundle (no {name})") from None
     except (OSError, ValueError) as exc:
-        raise BundleError(f"{root / MANIFEST} is unreadable: {exc}") from None
-    manifest = manifest_format.read(raw, root / MANIFEST)
-    check_file_list(root, manifest, root / MANIFEST)  # before any listed path is touched
+        raise BundleError(f"{root / name} is unreadable: {exc}") from None
+    manifest = manifest_format.read(raw, root / name)
+    check_file_list(root, manifest, root / name)  # before any listed path is touched
     for rel, entry in manifest.files.items():
         file = root / rel
         if not file.is_file():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -34,6 +34,8 @@ class VersionParts:
     metadata: MetadataIndex
     sentences: Any  # retrieval.context.sentence_index.SentenceIndex (or a stacked one), or None
     tombstones: np.ndarray | None = None  # sorted deleted chunk ids (None: nothing deleted)
+    # BM25 scores with statistics from outside the bundle (a shard scoring as its collection).
+    external_stats: bool = False
 
 
 def base_dir(root: Path, manifest: Manifest) -> Path:
@@ -44,14 +46,28 @@ def base_dir(root: Path, manifest: Manifest) -> Path:
     return root / name if name else root
 
 
+# Given a bundle's vocabulary (its terms by id), the statistics its BM25 scores with
+# (``BM25Index.from_arrays(stats=...)``); see ``retrieval.collection.stats``.
+KeywordStats = Callable[[list[str]], dict[str, Any]]
+
+
 def open_parts(
-    root: Path, manifest: Manifest, config: IndexConfig, *, embedder: Any = None, store_dsn: str | None = None
+    root: Path,
+    manifest: Manifest,
+    config: IndexConfig,
+    *,
+    embedder: Any = None,
+    store_dsn: str | None = None,
+    keyword_stats: KeywordStats | None = None,
 ) -> VersionParts:
-    """The version's parts, after checking the manifest's values against them (``consistency``)."""
+    """The version's parts, after checking the manifest's values against them (``consistency``).
+
+    ``keyword_stats``: score BM25 with these statistics instead of the bundle's own.
+    """
     from .consistency import check_values
 
     base = base_dir(root, manifest)
-    parts = _open_parts(root, manifest, config, base, manifest.delta, embedder, store_dsn)
+    parts = _open_parts(root, manifest, config, base, manifest.delta, embedder, store_dsn, keyword_stats)
     try:
         check_values(root, manifest, config, parts, base)
     except BaseException:
@@ -68,8 +84,8 @@ def _open_parts(
     section: DeltaSection | None,
     embedder: Any,
     store_dsn: str | None,
+    keyword_stats: KeywordStats | None = None,
 ) -> VersionParts:
-    from ..keyword import BM25
     from ..stores import open_chunk_store
 
     n_base = manifest.base_chunks
@@ -80,11 +96,12 @@ def _open_parts(
         store = open_chunk_store(base, store_section, n_base, dsn=store_dsn)
         return VersionParts(
             store=store,
-            bm25=BM25.load(base / BM25_DIR),
+            bm25=_open_base_bm25(base / BM25_DIR, keyword_stats),
             dense=_open_dense(base, None, manifest, config, embedder),
             live=None,
             metadata=MetadataIndex(base / METADATA_FILE if manifest.metadata else None, store.all_doc_ids),
             sentences=_open_sentences(base, None, manifest, n_base),
+            external_stats=keyword_stats is not None,
         )
     delta = root / section.dir
     if postgres:  # added chunks are rows past the base's in the same table
@@ -105,13 +122,32 @@ def _open_parts(
     metadata = MetadataIndex(_metadata_loader(base, delta, manifest), store.all_doc_ids, live=live)
     return VersionParts(
         store=store,
-        bm25=open_bm25(base, delta, section),
+        bm25=open_bm25(base, delta, section, keyword_stats),
         dense=_open_dense(base, delta, manifest, config, embedder),
         live=live,
         metadata=metadata,
         sentences=_open_sentences(base, (delta, section), manifest, n_base),
         tombstones=tombstones if live is not None else None,
+        external_stats=keyword_stats is not None,
     )
+
+
+def _open_base_bm25(directory: Path, keyword_stats: KeywordStats | None) -> "BM25":
+    from ..keyword import BM25
+
+    bm25 = BM25.load(directory)
+    if keyword_stats is None:
+        return bm25
+    from ..keyword.bm25 import load_index_arrays
+    from ..native import BM25Index
+
+    cfg = bm25.config
+    stats = keyword_stats(bm25.vocabulary.terms())
+    try:
+        index = BM25Index.from_arrays(load_index_arrays(directory), cfg.variant, cfg.k1, cfg.b, cfg.epsilon, stats=stats)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise BundleError(f"corrupt BM25 index in {directory}: {exc}") from None
+    return BM25(bm25.analyzer, bm25.vocabulary, index, cfg)
 
 
 def _open_dense(base: Path, delta: Path | None, manifest: Manifest, config: IndexConfig, embedder: Any) -> Any:

@@ -19,7 +19,9 @@ from .layout import LOCK_FILE, MANIFEST, PREVIOUS_MANIFEST
 # update lock, and what killed writers leave (hidden temporary directories and sealed version
 # directories that were never committed); the next commit deletes the latter.
 _BUNDLE_OWN = {MANIFEST, PREVIOUS_MANIFEST, LOCK_FILE}
-_WRITER_LEFTOVER = re.compile(r"^(\.[^/]+\.tmp-\d+-[0-9a-f]{8}|(delta|gen)-\d+-\d+-[0-9a-f]{8})$")
+_WRITER_LEFTOVER = re.compile(r"^(\.[^/]+\.tmp-\d+-[0-9a-f]{8}|(delta|gen)-\d+-\d+-[0-9a-f]{8}|state-\d{6})$")
+# A sharded collection (``retrieval.collection``): its manifests, and shard directories as listed.
+_COLLECTION_MANIFESTS = ("collection.json", "collection.prev.json")
 _BUNDLE_FORMATS = {"retrieval-bundle"}
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -63,6 +65,17 @@ def _bundle_entries(directory: Path) -> set[str] | None:
     """Top-level names the bundle's manifests account for, or None when it is not our bundle."""
     owned = set(_BUNDLE_OWN)
     found = False
+    for name in _COLLECTION_MANIFESTS:
+        try:
+            manifest = json.loads((directory / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(manifest, dict) or manifest.get("format") != "retrieval-collection":
+            continue
+        found = found or name == _COLLECTION_MANIFESTS[0]
+        owned.update(_COLLECTION_MANIFESTS)
+        owned.update(str(rel).split("/", 1)[0] for rel in manifest.get("files") or {})
+        owned.update(str(s.get("name")) for s in manifest.get("shards") or [] if isinstance(s, dict))
     for name in (MANIFEST, PREVIOUS_MANIFEST):
         try:
             manifest = json.loads((directory / name).read_text(encoding="utf-8"))

@@ -41,20 +41,24 @@ def open_version(
     embedder: Any = None,
     embedding_threads: int | None = None,
     store_dsn: str | None = None,
+    manifest: Manifest | None = None,
+    keyword_stats: Any = None,
 ) -> "BundleView":
     """The bundle's current version, opened and frozen (see ``Engine.open`` for the arguments).
 
     ``embedder`` reuses a model already loaded; ``embedding_threads`` overrides the bundle's
-    embedder threads per call for this process.
+    embedder threads per call for this process. ``manifest``: open this version (already read
+    and checked) instead of the current one; ``keyword_stats``: see ``open_parts``.
     """
     from .directory import read_manifest
     from .opening import open_parts
 
-    manifest = read_manifest(root, verify=verify)
+    if manifest is None:
+        manifest = read_manifest(root, verify=verify)
     config = manifest.index_config
     if embedding_threads is not None:
         config = dataclasses.replace(config, embedding=dataclasses.replace(config.embedding, threads=embedding_threads))
-    parts = open_parts(root, manifest, config, embedder=embedder, store_dsn=store_dsn)
+    parts = open_parts(root, manifest, config, embedder=embedder, store_dsn=store_dsn, keyword_stats=keyword_stats)
     planner = Planner(parts.bm25, parts.dense, config.search)
     return BundleView.create(manifest, planner, parts.store, parts.metadata, parts.live, parts.tombstones, parts.sentences)
 

@@ -159,7 +159,12 @@ class BM25:
 
     def query_ids(self, query: str) -> np.ndarray:
         """Term ids of the query's known terms, in query order (duplicates kept)."""
-        ids = self._word_ids.of(self.analyzer.words(query))
+        return self.ids_of_words(self.analyzer.words(query))
+
+    def ids_of_words(self, words: list[str]) -> np.ndarray:
+        """``query_ids`` of words the analyzer already split (``analyzer.words``): a sharded
+        collection splits a query once and looks its words up in every shard's vocabulary."""
+        ids = self._word_ids.of(words)
         return np.array([i for i in ids if i >= 0], dtype=np.uint32)
 
     def search(self, query: str, k: int = 10) -> tuple[np.ndarray, np.ndarray]:

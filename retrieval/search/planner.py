@@ -125,10 +125,7 @@ class Planner:
         n = max(run.k, run.prefilter.candidates)
         candidates, _ = self._keyword(run.query, n, run.clock, run.allowed, run.excluded)
         vector = self._embed(run.query, run.clock, run.given)
-        assert self.dense is not None
-        ids, scores, _ = prefilter_search(
-            vector, candidates, run.k, self.dense.vectors, self.dense.index, run.prefilter, run.vector_params
-        )
+        ids, scores = self._dense_among(vector, candidates, run.k, run.prefilter, run.vector_params)
         run.clock.lap("dense")
         return ids, scores
 
@@ -142,15 +139,7 @@ class Planner:
     ) -> tuple[np.ndarray, np.ndarray]:
         terms = self.keyword.query_ids(query)
         clock.lap("analyze")
-        if allowed is not None:
-            result = keyword_topk_allowed(self.keyword.index, terms, n, allowed)
-        elif excluded is not None:
-            # At most len(excluded) of the top n + len(excluded) are dropped: the top n stays exact.
-            ids, scores = self.keyword.index.topk(terms, min(n + len(excluded), int(self.keyword.index.n_docs)))
-            keep = ~sorted_member(excluded, ids)
-            result = ids[keep][:n], scores[keep][:n]
-        else:
-            result = self.keyword.index.topk(terms, n)
+        result = keyword_topn(self.keyword.index, terms, n, allowed, excluded)
         clock.lap("bm25")
         return result
 
@@ -174,9 +163,7 @@ class Planner:
     ) -> tuple[np.ndarray, np.ndarray]:
         assert self.dense is not None
         if allowed is not None:
-            ids, scores, _ = prefilter_search(
-                vector, allowed, n, self.dense.vectors, self.dense.index, prefilter or self.config.prefilter, params
-            )
+            ids, scores = self._dense_among(vector, allowed, n, prefilter or self.config.prefilter, params)
             clock.lap("dense")
             return ids, scores
         extra = 0 if excluded is None else len(excluded)
@@ -186,6 +173,14 @@ class Planner:
         if excluded is not None:
             keep &= ~sorted_member(excluded, ids[0])
         return ids[0][keep][:n], scores[0][keep][:n]
+
+    def _dense_among(
+        self, vector: np.ndarray, candidates: np.ndarray, k: int, config: PrefilterConfig, params: dict[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Dense top-``k`` restricted to ``candidates`` (chunk ids): prefilter and filtered dense."""
+        assert self.dense is not None
+        ids, scores, _ = prefilter_search(vector, candidates, k, self.dense.vectors, self.dense.index, config, params)
+        return ids, scores
 
     def _split(self, params: Mapping[str, Any]) -> tuple[FusionConfig, PrefilterConfig, dict[str, Any]]:
         """Per-call overrides of the fusion and prefilter configs; the rest goes to the index."""
@@ -226,6 +221,20 @@ class _Run(NamedTuple):
     clock: "_Clock"
     allowed: np.ndarray | None
     excluded: np.ndarray | None
+
+
+def keyword_topn(
+    index: "KeywordIndex", terms: np.ndarray, n: int, allowed: np.ndarray | None = None, excluded: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """BM25's top ``n`` (best first, ties by smaller id), among ``allowed`` or without ``excluded``."""
+    if allowed is not None:
+        return keyword_topk_allowed(index, terms, n, allowed)
+    if excluded is not None:
+        # At most len(excluded) of the top n + len(excluded) are dropped: the top n stays exact.
+        ids, scores = index.topk(terms, min(n + len(excluded), int(index.n_docs)))
+        keep = ~sorted_member(excluded, ids)
+        return ids[keep][:n], scores[keep][:n]
+    return index.topk(terms, n)
 
 
 def keyword_topk_allowed(index: "KeywordIndex", terms: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

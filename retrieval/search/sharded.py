@@ -1,0 +1,150 @@
+"""The planner over a sharded collection: each side fans out to the shards and merges exactly.
+
+Every shard is a bundle with its own ``Planner`` whose BM25 scores with the corpus-wide
+statistics (``retrieval.collection.stats``), and chunk ids are mapped to the collection's ids
+(the ids one bundle over the same corpus would give). So:
+
+    keyword  each shard's top n, merged by (score desc, collection id asc): the one bundle's top n,
+             ids and scores bit for bit (the native top-k breaks ties by smaller id as well)
+    dense    each shard's top n, merged the same way (exact with flat indexes; an ANN index
+             answers per shard with the call's parameters, so its recall is per shard)
+    hybrid   the merged keyword and dense lists, fused once (normalization sees the whole lists)
+    prefilter the merged keyword candidates; the dense step scores them exactly when few
+             (``exact_max``), else each shard searches its own candidates with an id selector
+
+The mode handlers themselves are ``Planner``'s: only the sides differ. Shards are searched in
+parallel threads (the native BM25 and FAISS release the GIL); the calling thread takes one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, NamedTuple, Sequence
+
+import numpy as np
+
+from ..config import PrefilterConfig, SearchConfig
+from .planner import DenseSide, Planner, _Clock, keyword_topn
+from .prefilter import exact_topk
+
+EMPTY_IDS = np.empty(0, dtype=np.int64)
+EMPTY_SCORES = np.empty(0, dtype=np.float64)
+
+
+class Shard(NamedTuple):
+    planner: Planner  # the shard's own, over its local chunk ids
+    ids: np.ndarray  # int64, increasing: the collection id of each local chunk
+
+
+class ShardedPlanner(Planner):
+    def __init__(
+        self,
+        shards: Sequence[Shard],
+        analyzer: Any,
+        dense: DenseSide | None,
+        config: SearchConfig,
+        pool: ThreadPoolExecutor | None,
+    ) -> None:
+        super().__init__(None, dense, config)  # type: ignore[arg-type]  # no single keyword index
+        self.shards = tuple(shards)
+        self.analyzer = analyzer
+        self._pool = pool
+
+    # -- the sides, fanned out ------------------------------------------------------------
+
+    def _keyword(
+        self, query: str, n: int, clock: _Clock, allowed: np.ndarray | None = None, excluded: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        words = self.analyzer.words(query)  # split once; each shard looks the words up itself
+        clock.lap("analyze")
+
+        def one(shard: Shard) -> tuple[np.ndarray, np.ndarray]:
+            local_allowed = to_local(allowed, shard.ids)
+            if local_allowed is not None and local_allowed.size == 0:
+                return EMPTY_IDS, EMPTY_SCORES
+            keyword = shard.planner.keyword
+            terms = keyword.ids_of_words(words)
+            ids, scores = keyword_topn(keyword.index, terms, n, local_allowed, to_local(excluded, shard.ids))
+            return shard.ids[ids], scores
+
+        result = merge_top(self._map(one), n)
+        clock.lap("bm25")
+        return result
+
+    def _dense(
+        self,
+        vector: np.ndarray,
+        n: int,
+        params: dict[str, Any],
+        clock: _Clock,
+        allowed: np.ndarray | None = None,
+        prefilter: PrefilterConfig | None = None,
+        excluded: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if allowed is not None:
+            result = self._dense_among(vector, allowed, n, prefilter or self.config.prefilter, params)
+            clock.lap("dense")
+            return result
+
+        def one(shard: Shard) -> tuple[np.ndarray, np.ndarray]:
+            ids, scores = shard.planner._dense(vector, n, params, _Clock(), None, None, to_local(excluded, shard.ids))
+            return shard.ids[ids], scores
+
+        result = merge_top(self._map(one), n)
+        clock.lap("dense")
+        return result
+
+    def _dense_among(
+        self, vector: np.ndarray, candidates: np.ndarray, k: int, config: PrefilterConfig, params: dict[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        assert self.dense is not None
+        cands = np.unique(np.asarray(candidates, dtype=np.int64))
+        if cands.size <= config.exact_max:
+            # Few: scored exactly over the collection's rows, as one bundle scores them.
+            return exact_topk(self.dense.vectors, cands, vector, k)
+        per_shard = dataclasses.replace(config, exact_max=0)  # many: each shard's index with a selector
+
+        def one(shard: Shard) -> tuple[np.ndarray, np.ndarray]:
+            local = to_local(cands, shard.ids)
+            if local is None or local.size == 0:
+                return EMPTY_IDS, EMPTY_SCORES
+            ids, scores = shard.planner._dense_among(vector, local, k, per_shard, params)
+            return shard.ids[ids], scores
+
+        return merge_top(self._map(one), k)
+
+    def _map(self, work: Callable[[Shard], tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``work`` on every shard: the others on the pool, the first in this thread."""
+        if self._pool is None or len(self.shards) == 1:
+            return [work(shard) for shard in self.shards]
+        futures = [self._pool.submit(work, shard) for shard in self.shards[1:]]
+        first = work(self.shards[0])
+        return [first, *(f.result() for f in futures)]
+
+
+def to_local(global_ids: np.ndarray | None, shard_ids: np.ndarray) -> np.ndarray | None:
+    """The shard's local ids of those of the sorted ``global_ids`` it holds (sorted), or None."""
+    if global_ids is None:
+        return None
+    if shard_ids.size == 0 or global_ids.size == 0:
+        return EMPTY_IDS
+    lo, hi = np.searchsorted(global_ids, [shard_ids[0], shard_ids[-1] + 1])
+    window = global_ids[lo:hi]
+    pos = np.searchsorted(shard_ids, window)
+    pos[pos == len(shard_ids)] = 0
+    return pos[shard_ids[pos] == window].astype(np.int64)
+
+
+def merge_top(parts: Sequence[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``n`` of the shards' lists: score descending, ties by smaller collection id."""
+    parts = [p for p in parts if len(p[0])]
+    if not parts:
+        return EMPTY_IDS, EMPTY_SCORES
+    if len(parts) == 1:
+        ids, scores = parts[0]
+        return np.asarray(ids, dtype=np.int64)[:n], np.asarray(scores)[:n]
+    ids = np.concatenate([np.asarray(p[0], dtype=np.int64) for p in parts])
+    scores = np.concatenate([np.asarray(p[1], dtype=np.float64) for p in parts])
+    order = np.lexsort((ids, -scores))[:n]
+    return ids[order], scores[order]
