@@ -247,29 +247,15 @@ class Engine:
         return report
 
     def _update(self, **changes: Any) -> "UpdateReport":
-        from .collection import is_collection
-
-        if is_collection(self.path):
-            from .collection.updates import apply_collection_update
-
-            embedder = self._view.document_embedder
-            return apply_collection_update(self.path, embedder=embedder, store_dsn=self._store_dsn, **changes)
         from .updates import apply_update
 
         return apply_update(self.path, engine=self, **changes)
 
     def compact(self) -> "UpdateReport":
         """Rewrite the bundle without tombstones (no re-embedding) as a new version."""
-        from .collection import is_collection
+        from .updates.compact import compact
 
-        if is_collection(self.path):
-            from .collection.updates import compact_collection
-
-            report = compact_collection(self.path, embedder=self._view.document_embedder, store_dsn=self._store_dsn)
-        else:
-            from .updates.compact import compact
-
-            report = compact(self.path, engine=self)
+        report = compact(self.path, engine=self)
         self._reload()
         return report
 

@@ -28,6 +28,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="keep chunk text in PostgreSQL at this postgresql:// DSN instead of the bundle (its password "
                         "is never recorded: opening takes it from $RETRIEVAL_STORE_DSN, $PGPASSWORD or ~/.pgpass)")
     p.add_argument("--store-schema", default="retrieval", help="PostgreSQL schema for --store tables (default retrieval)")
+    p.add_argument("--shards", type=int, metavar="N",
+                   help="write a collection of N shard bundles (documents routed by a hash of their id); "
+                        "search, serve, eval, update and bench open it like one bundle, with the same results")
     p.add_argument("--json", action="store_true")
     return p
 
@@ -48,10 +51,12 @@ def run(args: argparse.Namespace) -> int:
     corpus = corpus_arg(args.corpus, args.sql)
     started = time.perf_counter()
     with Engine.build(corpus, args.out, config, overwrite=args.overwrite, progress=sys.stderr.isatty(),
-                      store=args.store, store_schema=args.store_schema) as engine:
+                      store=args.store, store_schema=args.store_schema, shards=args.shards) as engine:
         seconds = time.perf_counter() - started
         counts = engine.counts
     result = {"chunks": counts["chunks"], "documents": counts["documents"], "seconds": seconds, "dir": str(args.out)}
+    if args.shards is not None:
+        result["shards"] = args.shards
     if args.json:
         print_json(result)
     else:

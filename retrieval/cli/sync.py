@@ -20,16 +20,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import bundle
     from ..errors import ConfigError
     from ..stores.pg_connect import is_dsn
-    from ..updates.sync import sync
+    from ..updates.sync import recorded_sync, sync
 
     if not is_dsn(args.dsn):
         raise ConfigError(f"sync reads from PostgreSQL: the source must be a postgresql:// DSN, got {args.dsn!r}")
     sql = args.sql
     if not sql:
-        recorded = bundle.read_manifest(args.bundle, verify=False).sync
+        recorded = recorded_sync(args.bundle)
         sql = recorded.sql if recorded is not None else None
         if not sql:
             raise ConfigError("this bundle records no query to sync from: give --sql \"SELECT id, title, text, updated_at FROM ...\"")

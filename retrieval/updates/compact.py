@@ -32,6 +32,13 @@ FETCH_BATCH = 4096  # chunks read from the store per round trip while rewriting
 
 def compact(root: str | Path, *, engine: Any = None, embedder: Any = None, store_dsn: str | None = None) -> UpdateReport:
     """Rewrite the bundle at ``root`` without tombstones as a new version (no-op without a delta)."""
+    from ..collection import is_collection
+
+    if is_collection(root):  # every shard with deleted chunks, one collection commit
+        from ..collection.updates import compact_collection
+
+        dsn = store_dsn or getattr(engine, "_store_dsn", None)
+        return compact_collection(root, embedder=_embedder_of(engine, embedder), store_dsn=dsn)
     started = time.perf_counter()
     root = Path(root)
     with bundle.update_lock(root):

@@ -78,8 +78,7 @@ def sync(
     root = Path(root)
     if not sql or not sql.strip():
         raise CorpusError('sync needs the query the bundle mirrors: --sql "SELECT id, title, text, updated_at FROM ..."')
-    manifest = bundle.read_manifest(root, verify=False)
-    previous = manifest.sync
+    previous = recorded_sync(root)
     watermark_text = previous.watermark if previous is not None and previous.sql == sql and not full else None
     stages: dict[str, float] = {}
 
@@ -116,6 +115,19 @@ def sync(
         seconds=time.perf_counter() - started,
         stages_s={k: round(v, 4) for k, v in stages.items()},
     )
+
+
+def recorded_sync(root: str | Path) -> Any:
+    """The ``sync`` section (query and watermark) of a bundle's or a collection's current version."""
+    from ..collection import is_collection
+
+    if is_collection(root):
+        from ..bundle.manifest import SyncSection
+        from ..collection.opening import read_collection_manifest
+
+        raw = read_collection_manifest(Path(root), verify=False).sync
+        return SyncSection(**raw) if raw else None
+    return bundle.read_manifest(root, verify=False).sync
 
 
 def source_ids(dsn: str, sql: str, timeouts: Timeouts = Timeouts()) -> tuple[set[str], str, bool]:

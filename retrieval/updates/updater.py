@@ -76,6 +76,16 @@ def apply_update(
     record in the new manifest (``retrieval sync`` stores its watermark this way); with nothing
     else changed, a new version is committed only when they differ from the current ones.
     """
+    from ..collection import is_collection
+
+    if is_collection(root):  # each document to its shard, one collection commit
+        from ..collection.updates import apply_collection_update
+
+        return apply_collection_update(
+            root, upserts=upserts, deletes=deletes, force=force, keep_only=keep_only,
+            embedder=_embedder_of(engine, embedder), sync=(manifest_extra or {}).get("sync"),
+            store_dsn=store_dsn or getattr(engine, "_store_dsn", None),
+        )
     started = time.perf_counter()
     root = Path(root)
     docs = _checked_documents(upserts)
