@@ -19,8 +19,26 @@ from .layout import MANIFEST, ids_file
 from .manifest import CollectionManifest, ShardEntry
 
 
+# Below this many chunks a shard's search takes tens of microseconds, less than handing it to
+# another thread and back: the shards are then searched one after another in the calling thread.
+# Measured on SciFact (1,500 docs, 3 shards, BM25 p50): 77 us one bundle, 283 us with threads.
+PARALLEL_MIN_CHUNKS = 1 << 17
+
+
 def is_collection(path: str | Path) -> bool:
     return (Path(path) / MANIFEST).is_file()
+
+
+def collection_of_shard(path: Path) -> Path | None:
+    """The collection ``path`` is a shard of (its parent's manifest lists it), or None."""
+    parent = path.resolve().parent
+    try:
+        raw = json.loads((parent / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    shards = raw.get("shards") if isinstance(raw, dict) else None
+    names = {s.get("name") for s in shards or [] if isinstance(s, dict)}
+    return parent if path.resolve().name in names else None
 
 
 def read_collection_manifest(root: Path, verify: bool = True, name: str = MANIFEST) -> CollectionManifest:
@@ -168,7 +186,9 @@ def open_collection(
         vectors = ShardedRows([v.planner.dense.vectors for v in views], chunk_map, int(first.dense.vectors.shape[1]),
                               np.float32)
         dense = DenseSide(first.dense.embedder, first.dense.index, vectors)  # type: ignore[arg-type]
-    pool = ThreadPoolExecutor(max_workers=len(views) - 1, thread_name_prefix="shard") if len(views) > 1 else None
+    pool = None
+    if len(views) > 1 and manifest.total_chunks >= PARALLEL_MIN_CHUNKS:
+        pool = ThreadPoolExecutor(max_workers=len(views) - 1, thread_name_prefix="shard")
     config = manifest.index_config
     planner = ShardedPlanner([Shard(v.planner, ids) for v, ids in zip(views, shard_ids)], first.keyword.analyzer,
                              dense, config.search, pool)

@@ -48,7 +48,7 @@ def apply_collection_update(
     store_dsn: str | None = None,
 ) -> Any:
     """``apply_update`` for a collection: returns one ``UpdateReport`` summing the shards'."""
-    from ..updates.updater import UpdateReport, _checked_documents, _checked_ids, apply_update
+    from ..updates.updater import UpdateReport, _checked_documents, _checked_ids, update_bundle
 
     started = time.perf_counter()
     root = Path(root)
@@ -77,7 +77,7 @@ def apply_collection_update(
                     changed[i] = (bundle.read_manifest(shard_root, verify=False), 0)
                     total.added += len(routed_docs[i])
                 continue
-            report = apply_update(shard_root, upserts=routed_docs[i], deletes=routed_deletes[i], force=force,
+            report = update_bundle(shard_root, upserts=routed_docs[i], deletes=routed_deletes[i], force=force,
                                   keep_only=keep_only, embedder=embedder, store_dsn=store_dsn)
             _add(total, report)
             if report.committed:
@@ -93,7 +93,7 @@ def apply_collection_update(
 
 def compact_collection(root: str | Path, *, embedder: Any = None, store_dsn: str | None = None) -> Any:
     """Compact every shard with deleted chunks; collection chunk ids are renumbered densely, in order."""
-    from ..updates.compact import compact
+    from ..updates.compact import compact_bundle
     from ..updates.updater import UpdateReport
 
     started = time.perf_counter()
@@ -110,7 +110,7 @@ def compact_collection(root: str | Path, *, embedder: Any = None, store_dsn: str
             shard_root = root / entry.name
             before = _shard_version(shard_root, entry)
             tombstones = np.load(shard_root / before.delta.dir / bundle.layout.TOMBSTONES_FILE, allow_pickle=False)
-            report = compact(shard_root, embedder=embedder, store_dsn=store_dsn)
+            report = compact_bundle(shard_root, embedder=embedder, store_dsn=store_dsn)
             total.chunks_removed += report.chunks_removed
             if report.committed:
                 new_manifests[i] = bundle.read_manifest(shard_root, verify=False)

@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import bundle
 from ..config import IndexConfig
-from ..errors import CorpusError
+from ..errors import ConfigError, CorpusError
 from ..types import Chunk, Document
 from ..bundle import layout
 from ..bundle.delta import load_array
@@ -86,6 +86,33 @@ def apply_update(
             embedder=_embedder_of(engine, embedder), sync=(manifest_extra or {}).get("sync"),
             store_dsn=store_dsn or getattr(engine, "_store_dsn", None),
         )
+    refuse_shard(root)
+    return update_bundle(root, upserts=upserts, deletes=deletes, force=force, keep_only=keep_only, engine=engine,
+                         embedder=embedder, manifest_extra=manifest_extra, store_dsn=store_dsn)
+
+
+def refuse_shard(root: str | Path) -> None:
+    """A shard of a collection changes only through its collection (which names its versions)."""
+    from ..collection.opening import collection_of_shard
+
+    owner = collection_of_shard(Path(root))
+    if owner is not None:
+        raise ConfigError(f"{root} is a shard of the collection {owner}: update, sync or compact the collection instead")
+
+
+def update_bundle(
+    root: str | Path,
+    *,
+    upserts: Iterable[Document] = (),
+    deletes: Iterable[str] = (),
+    force: bool = False,
+    keep_only: set[str] | None = None,
+    engine: Any = None,
+    embedder: Any = None,
+    manifest_extra: dict[str, Any] | None = None,
+    store_dsn: str | None = None,
+) -> UpdateReport:
+    """``apply_update`` on one bundle (a collection calls it for each of its shards)."""
     started = time.perf_counter()
     root = Path(root)
     docs = _checked_documents(upserts)

@@ -20,7 +20,7 @@ from retrieval.ingest import read_corpus, read_queries
 from retrieval.types import Document
 
 SHARD_COUNTS = (1, 2, 3, 7)
-DENSE_DOCS = 500  # the dense comparison embeds this slice of SciFact once per shard count
+DENSE_DOCS = 300  # the dense comparison embeds this slice of SciFact once per shard count
 
 
 def _with_metadata(docs: list[Document]) -> list[Document]:

@@ -107,7 +107,7 @@ CHILD = textwrap.dedent(
         setattr(module, name, wrapped)
 
     if step == "shard-committed":      # one shard has a new version the collection does not name
-        wrap(updater, "apply_update", after=lambda *a: True)
+        wrap(updater, "update_bundle", after=lambda *a: True)
     elif step == "state-written":      # every shard updated, the new state on disk, no manifest
         wrap(updates, "write_state", after=lambda *a: True)
     elif step == "previous-manifest-written":
@@ -221,3 +221,15 @@ def test_a_corrupt_collection_manifest_is_refused(collection) -> None:
     path = collection / "collection.json"
     path.write_text(path.read_text().replace('"version": 1', '"version": 2', 1))
     assert "checksum" in _refused(collection)
+
+
+def test_a_shard_is_updated_only_through_its_collection(collection) -> None:
+    from retrieval.errors import ConfigError
+    from retrieval.updates import apply_update
+    from retrieval.updates.compact import compact
+
+    for change in (lambda: apply_update(collection / "shard-000", deletes=["d1"]),
+                   lambda: compact(collection / "shard-000")):
+        with pytest.raises(ConfigError, match="is a shard of the collection"):
+            change()
+    assert Engine.open(collection).manifest.version == 1
