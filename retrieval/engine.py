@@ -253,7 +253,7 @@ class Engine:
 
     def compact(self) -> "UpdateReport":
         """Rewrite the bundle without tombstones (no re-embedding) as a new version."""
-        from .updates.compact import compact
+        from .updates.dispatch import compact
 
         report = compact(self.path, engine=self)
         self._reload()

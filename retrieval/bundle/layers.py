@@ -106,12 +106,19 @@ class LayeredChunkStore:
             return getattr(self.base, method)(wanted)
         if not low.any():
             return getattr(self.delta, method)(wanted - self.split)
-        out: list[Any] = [None] * len(wanted)
-        for mask, store, shift in ((low, self.base, 0), (~low, self.delta, self.split)):
-            positions = np.flatnonzero(mask)
-            for pos, item in zip(positions.tolist(), getattr(store, method)(wanted[mask] - shift)):
-                out[pos] = item
-        return out
+        sides = ((low, self.base, 0), (~low, self.delta, self.split))
+        return in_request_order(
+            len(wanted), [(np.flatnonzero(mask), getattr(store, method)(wanted[mask] - shift)) for mask, store, shift in sides]
+        )
+
+
+def in_request_order(n: int, answers: Sequence[tuple[np.ndarray, Sequence[Any]]]) -> list[Any]:
+    """Answers of several stores, each for some positions of one request, as one list in request order."""
+    out: list[Any] = [None] * n
+    for positions, items in answers:
+        for pos, item in zip(positions.tolist(), items):
+            out[pos] = item
+    return out
 
 
 def stack_sentence_indexes(base: Any, delta: Any) -> Any:

@@ -17,7 +17,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..updates.compact import compact
+    from ..updates.dispatch import compact
 
     report = compact(args.bundle, store_dsn=args.store_dsn).as_dict()
     if report["committed"]:

@@ -23,7 +23,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..ingest import read_corpus
-    from ..updates.updater import apply_update
+    from ..updates.dispatch import apply_update
 
     if not args.upsert and not args.deletes:
         raise ConfigError("nothing to do: give --upsert CORPUS and/or --delete DOC_ID")

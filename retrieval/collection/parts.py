@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..bundle.layers import in_request_order
 from ..errors import NotFoundError
 from ..types import Chunk
 
@@ -81,11 +82,7 @@ class ShardedChunkStore:
         if len(groups) == 1:
             s, _, local = groups[0]
             return getattr(self.stores[s], method)(local)
-        out: list[Any] = [None] * len(wanted)
-        for s, positions, local in groups:
-            for pos, item in zip(positions.tolist(), getattr(self.stores[s], method)(local)):
-                out[pos] = item
-        return out
+        return in_request_order(len(wanted), [(positions, getattr(self.stores[s], method)(local)) for s, positions, local in groups])
 
 
 class ShardedRows:

@@ -24,27 +24,14 @@ from ..bundle.layout import DOCUMENTS_FILE, METADATA_FILE
 from ..bundle.manifest import Manifest, StoreSection, dump
 from ..bundle.opening import base_dir, open_parts
 from .retire import drop_retired, retired_by
-from .updater import UpdateReport, _embedder_of, refuse_shard
+from .updater import UpdateReport, _embedder_of
 from ..bundle import layout
 
 FETCH_BATCH = 4096  # chunks read from the store per round trip while rewriting
 
 
-def compact(root: str | Path, *, engine: Any = None, embedder: Any = None, store_dsn: str | None = None) -> UpdateReport:
-    """Rewrite the bundle at ``root`` without tombstones as a new version (no-op without a delta)."""
-    from ..collection import is_collection
-
-    if is_collection(root):  # every shard with deleted chunks, one collection commit
-        from ..collection.updates import compact_collection
-
-        dsn = store_dsn or getattr(engine, "_store_dsn", None)
-        return compact_collection(root, embedder=_embedder_of(engine, embedder), store_dsn=dsn)
-    refuse_shard(root)
-    return compact_bundle(root, engine=engine, embedder=embedder, store_dsn=store_dsn)
-
-
 def compact_bundle(root: str | Path, *, engine: Any = None, embedder: Any = None, store_dsn: str | None = None) -> UpdateReport:
-    """``compact`` on one bundle (a collection calls it for each of its shards)."""
+    """Rewrite the bundle at ``root`` without tombstones as a new version (no-op without a delta)."""
     started = time.perf_counter()
     root = Path(root)
     with bundle.update_lock(root):

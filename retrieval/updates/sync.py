@@ -35,7 +35,8 @@ from ..ingest.watermark import (
 )
 from ..stores.loop_thread import LoopThread
 from ..stores.pg_connect import Timeouts, asyncpg_module, connect_failure, connection_lost
-from .updater import UpdateReport, apply_update
+from .dispatch import apply_update
+from .updater import UpdateReport
 
 
 @dataclass

@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import bundle
 from ..config import IndexConfig
-from ..errors import ConfigError, CorpusError
+from ..errors import CorpusError
 from ..types import Chunk, Document
 from ..bundle import layout
 from ..bundle.delta import load_array
@@ -54,52 +54,6 @@ class UpdateReport:
         return asdict(self)
 
 
-def apply_update(
-    root: str | Path,
-    *,
-    upserts: Iterable[Document] = (),
-    deletes: Iterable[str] = (),
-    force: bool = False,
-    keep_only: set[str] | None = None,
-    engine: Any = None,
-    embedder: Any = None,
-    manifest_extra: dict[str, Any] | None = None,
-    store_dsn: str | None = None,
-) -> UpdateReport:
-    """Apply ``deletes`` then ``upserts`` to the bundle at ``root`` as one new version.
-
-    ``keep_only``: also delete every live document whose id is not in this set (a sync's view
-    of which documents still exist at the source).
-
-    ``engine``/``embedder``: an already loaded embedder to reuse. ``store_dsn``: the DSN of a
-    bundle whose chunks are in PostgreSQL (default: the engine's, ``$RETRIEVAL_STORE_DSN``, the manifest's). ``manifest_extra``: sections to
-    record in the new manifest (``retrieval sync`` stores its watermark this way); with nothing
-    else changed, a new version is committed only when they differ from the current ones.
-    """
-    from ..collection import is_collection
-
-    if is_collection(root):  # each document to its shard, one collection commit
-        from ..collection.updates import apply_collection_update
-
-        return apply_collection_update(
-            root, upserts=upserts, deletes=deletes, force=force, keep_only=keep_only,
-            embedder=_embedder_of(engine, embedder), sync=(manifest_extra or {}).get("sync"),
-            store_dsn=store_dsn or getattr(engine, "_store_dsn", None),
-        )
-    refuse_shard(root)
-    return update_bundle(root, upserts=upserts, deletes=deletes, force=force, keep_only=keep_only, engine=engine,
-                         embedder=embedder, manifest_extra=manifest_extra, store_dsn=store_dsn)
-
-
-def refuse_shard(root: str | Path) -> None:
-    """A shard of a collection changes only through its collection (which names its versions)."""
-    from ..collection.opening import collection_of_shard
-
-    owner = collection_of_shard(Path(root))
-    if owner is not None:
-        raise ConfigError(f"{root} is a shard of the collection {owner}: update, sync or compact the collection instead")
-
-
 def update_bundle(
     root: str | Path,
     *,
@@ -112,7 +66,17 @@ def update_bundle(
     manifest_extra: dict[str, Any] | None = None,
     store_dsn: str | None = None,
 ) -> UpdateReport:
-    """``apply_update`` on one bundle (a collection calls it for each of its shards)."""
+    """Apply ``deletes`` then ``upserts`` to the bundle at ``root`` as one new version
+    (``retrieval.updates.dispatch.apply_update`` sends a collection's documents to their shards here).
+
+    ``keep_only``: also delete every live document whose id is not in this set (a sync's view
+    of which documents still exist at the source).
+
+    ``engine``/``embedder``: an already loaded embedder to reuse. ``store_dsn``: the DSN of a
+    bundle whose chunks are in PostgreSQL (default: the engine's, ``$RETRIEVAL_STORE_DSN``, the manifest's). ``manifest_extra``: sections to
+    record in the new manifest (``retrieval sync`` stores its watermark this way); with nothing
+    else changed, a new version is committed only when they differ from the current ones.
+    """
     started = time.perf_counter()
     root = Path(root)
     docs = _checked_documents(upserts)

@@ -8,13 +8,7 @@ Bad collections are refused on open with a message naming the shard.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +17,8 @@ import pytest
 from retrieval import Engine, IndexConfig
 from retrieval.errors import BundleError
 from retrieval.types import Document
+
+from ..kill_points import run_until
 
 QUERIES = ["topic 1 words", "quokkas", "document topic 3", "more words", "island marsupial", "topic 0"]
 
@@ -78,61 +74,25 @@ def test_an_empty_shard_gets_its_first_documents(tmp_path) -> None:
 
 
 STEPS = ("shard-committed", "state-written", "previous-manifest-written", "committed-before-gc")
-CHILD = textwrap.dedent(
-    """
-    import sys, time
-    from pathlib import Path
-    import retrieval.bundle.directory as directory
-    import retrieval.collection.state as state
-    import retrieval.collection.updates as updates
-    import retrieval.updates.updater as updater
-    from retrieval import Engine
-    from retrieval.types import Document
+CHILD = """
+import retrieval.bundle.directory as directory
+import retrieval.collection.state as state
+import retrieval.collection.updates as updates
+import retrieval.updates.updater as updater
+from retrieval import Engine
+from retrieval.types import Document
 
-    root, step, marker = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
-
-    def wait_here():
-        marker.write_text("here")
-        time.sleep(120)
-
-    def wrap(module, name, before=None, after=None):
-        original = getattr(module, name)
-        def wrapped(*args, **kwargs):
-            if before and before(*args):
-                wait_here()
-            result = original(*args, **kwargs)
-            if after and after(*args):
-                wait_here()
-            return result
-        setattr(module, name, wrapped)
-
-    if step == "shard-committed":      # one shard has a new version the collection does not name
-        wrap(updater, "update_bundle", after=lambda *a: True)
-    elif step == "state-written":      # every shard updated, the new state on disk, no manifest
-        wrap(updates, "write_state", after=lambda *a: True)
-    elif step == "previous-manifest-written":
-        wrap(directory, "_atomic_write", after=lambda path, data: path.name == "collection.prev.json")
-    elif step == "committed-before-gc":
-        wrap(state, "collect_garbage", before=lambda root: True)
-    engine = Engine.open(root, verify=False)
-    engine.upsert([Document(id=f"d{i}", title="Changed", text=f"Changed text {i} mentions quokkas.") for i in range(6)])
-    """
-)
-
-
-def run_until(root: Path, step: str, tmp_path: Path) -> None:
-    marker = tmp_path / f"marker-{step}"
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(root), step, str(marker)])
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            assert child.poll() is None, f"child exited ({child.returncode}) before reaching {step}"
-            assert time.monotonic() < deadline, f"child never reached {step}"
-            time.sleep(0.02)
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.wait(timeout=30)
-    assert child.returncode == -signal.SIGKILL
+if step == "shard-committed":      # one shard has a new version the collection does not name
+    wrap(updater, "update_bundle", after=lambda *a: True)
+elif step == "state-written":      # every shard updated, the new state on disk, no manifest
+    wrap(updates, "write_state", after=lambda *a: True)
+elif step == "previous-manifest-written":
+    wrap(directory, "_atomic_write", after=lambda path, data: path.name == "collection.prev.json")
+elif step == "committed-before-gc":
+    wrap(state, "collect_garbage", before=lambda root: True)
+engine = Engine.open(root, verify=False)
+engine.upsert([Document(id=f"d{i}", title="Changed", text=f"Changed text {i} mentions quokkas.") for i in range(6)])
+"""
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -141,7 +101,7 @@ def test_sigkill_mid_collection_update_leaves_the_previous_version(tmp_path, ste
     Engine.build(docs(), root, IndexConfig(dense=False), shards=3)
     before = {q: ranking(Engine.open(root), q) for q in QUERIES}
 
-    run_until(root, step, tmp_path)
+    run_until(CHILD, root, step, tmp_path)
 
     after = Engine.open(root)  # verifies every file of the version it opens
     if step == "committed-before-gc":
@@ -226,7 +186,7 @@ def test_a_corrupt_collection_manifest_is_refused(collection) -> None:
 def test_a_shard_is_updated_only_through_its_collection(collection) -> None:
     from retrieval.errors import ConfigError
     from retrieval.updates import apply_update
-    from retrieval.updates.compact import compact
+    from retrieval.updates.dispatch import compact
 
     for change in (lambda: apply_update(collection / "shard-000", deletes=["d1"]),
                    lambda: compact(collection / "shard-000")):
