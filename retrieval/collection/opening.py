@@ -144,7 +144,7 @@ def open_collection(
     manifest: CollectionManifest | None = None,
 ) -> Any:
     """The collection's current version (or ``manifest``'s), opened and frozen: a ``CollectionView``."""
-    from ..bundle.view import open_version
+    from ..bundle.view import EXCLUDE_MAX, open_version
     from ..search import DenseSide
     from ..search.filters import MetadataIndex
     from ..search.sharded import Shard, ShardedPlanner
@@ -190,14 +190,15 @@ def open_collection(
     if len(views) > 1 and manifest.total_chunks >= PARALLEL_MIN_CHUNKS:
         pool = ThreadPoolExecutor(max_workers=len(views) - 1, thread_name_prefix="shard")
     config = manifest.index_config
-    planner = ShardedPlanner([Shard(v.planner, ids) for v, ids in zip(views, shard_ids)], first.keyword.analyzer,
-                             dense, config.search, pool)
     live, tombstones = _live(views, shard_ids, manifest.total_chunks)
+    excluded = tombstones if tombstones is not None and len(tombstones) <= EXCLUDE_MAX else None
+    shards = [Shard(v.planner, ids, v.live, v.excluded) for v, ids in zip(views, shard_ids)]
+    planner = ShardedPlanner(shards, first.keyword.analyzer, dense, config.search, pool, live, excluded)
     metadata = MetadataIndex(_metadata_loader(views), store.all_doc_ids, live=live)
     sentences = None
     if all(v.sentences is not None for v in views):
         sentences = ShardedSentences([v.sentences for v in views], chunk_map)
-    return CollectionView.assemble(manifest, planner, store, metadata, live, tombstones, sentences, corpus, views)
+    return CollectionView.assemble(manifest, planner, store, metadata, live, sentences, corpus, views)
 
 
 def _live(views: list[Any], shard_ids: list[np.ndarray], total: int) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -28,11 +28,10 @@ class CollectionView(BundleView):
     shard_views: tuple[BundleView, ...] = ()
 
     @classmethod
-    def assemble(cls, manifest: Any, planner: Any, store: Any, metadata: Any, live: Any, tombstones: Any,
-                 sentences: Any, corpus: CorpusStats, shard_views: Sequence[BundleView]) -> "CollectionView":
-        base = BundleView.create(manifest, planner, store, metadata, live, tombstones, sentences)
-        return cls(base.manifest, planner, store, metadata, live, base.excluded, sentences, base.version,
-                   corpus, tuple(shard_views))
+    def assemble(cls, manifest: Any, planner: Any, store: Any, metadata: Any, live: Any, sentences: Any,
+                 corpus: CorpusStats, shard_views: Sequence[BundleView]) -> "CollectionView":
+        excluded = planner._excluded  # the very array the planner maps to each shard's own
+        return cls(manifest, planner, store, metadata, live, excluded, sentences, manifest.digest, corpus, tuple(shard_views))
 
     def query_term_ids(self, query: str) -> Any:
         """The query's term ids in the collection's vocabulary (``idf``'s ids)."""

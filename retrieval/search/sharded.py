@@ -35,6 +35,8 @@ EMPTY_SCORES = np.empty(0, dtype=np.float64)
 class Shard(NamedTuple):
     planner: Planner  # the shard's own, over its local chunk ids
     ids: np.ndarray  # int64, increasing: the collection id of each local chunk
+    live: np.ndarray | None = None  # its own live ids (None: all), what the collection's live set means here
+    excluded: np.ndarray | None = None  # its own few deleted ids, likewise
 
 
 class ShardedPlanner(Planner):
@@ -45,11 +47,27 @@ class ShardedPlanner(Planner):
         dense: DenseSide | None,
         config: SearchConfig,
         pool: ThreadPoolExecutor | None,
+        live: np.ndarray | None = None,
+        excluded: np.ndarray | None = None,
     ) -> None:
+        """``live``/``excluded``: the collection's live set and few deleted ids (collection ids),
+        the very arrays its view passes; each shard then uses its own instead of mapping them."""
         super().__init__(None, dense, config)  # type: ignore[arg-type]  # no single keyword index
         self.shards = tuple(shards)
         self.analyzer = analyzer
         self._pool = pool
+        self._live = live
+        self._excluded = excluded
+
+    def _local_allowed(self, allowed: np.ndarray | None, shard: Shard) -> np.ndarray | None:
+        if allowed is not None and allowed is self._live:
+            return shard.live
+        return to_local(allowed, shard.ids)
+
+    def _local_excluded(self, excluded: np.ndarray | None, shard: Shard) -> np.ndarray | None:
+        if excluded is not None and excluded is self._excluded:
+            return shard.excluded
+        return to_local(excluded, shard.ids)
 
     # -- the sides, fanned out ------------------------------------------------------------
 
@@ -60,12 +78,12 @@ class ShardedPlanner(Planner):
         clock.lap("analyze")
 
         def one(shard: Shard) -> tuple[np.ndarray, np.ndarray]:
-            local_allowed = to_local(allowed, shard.ids)
+            local_allowed = self._local_allowed(allowed, shard)
             if local_allowed is not None and local_allowed.size == 0:
                 return EMPTY_IDS, EMPTY_SCORES
             keyword = shard.planner.keyword
             terms = keyword.ids_of_words(words)
-            ids, scores = keyword_topn(keyword.index, terms, n, local_allowed, to_local(excluded, shard.ids))
+            ids, scores = keyword_topn(keyword.index, terms, n, local_allowed, self._local_excluded(excluded, shard))
             return shard.ids[ids], scores
 
         result = merge_top(self._map(one), n)
@@ -88,7 +106,7 @@ class ShardedPlanner(Planner):
             return result
 
         def one(shard: Shard) -> tuple[np.ndarray, np.ndarray]:
-            ids, scores = shard.planner._dense(vector, n, params, _Clock(), None, None, to_local(excluded, shard.ids))
+            ids, scores = shard.planner._dense(vector, n, params, _Clock(), None, None, self._local_excluded(excluded, shard))
             return shard.ids[ids], scores
 
         result = merge_top(self._map(one), n)
@@ -106,8 +124,10 @@ class ShardedPlanner(Planner):
         per_shard = dataclasses.replace(config, exact_max=0)  # many: each shard's index with a selector
 
         def one(shard: Shard) -> tuple[np.ndarray, np.ndarray]:
-            local = to_local(cands, shard.ids)
-            if local is None or local.size == 0:
+            local = shard.live if candidates is self._live else to_local(cands, shard.ids)
+            if local is None:  # the live set, and this shard has no deletions: all of it
+                local = np.arange(len(shard.ids), dtype=np.int64)
+            if local.size == 0:
                 return EMPTY_IDS, EMPTY_SCORES
             ids, scores = shard.planner._dense_among(vector, local, k, per_shard, params)
             return shard.ids[ids], scores

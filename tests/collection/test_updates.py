@@ -32,6 +32,10 @@ def ranking(engine: Engine, query: str, mode: str = "bm25") -> list[tuple[str, f
     return [(h.id, h.score) for h in engine.search(query, k=15, mode=mode).hits]
 
 
+def ids(engine: Engine, query: str, mode: str) -> list[str]:
+    return [h.id for h in engine.search(query, k=15, mode=mode).hits]
+
+
 def live_documents(engine: Engine) -> list[Document]:
     """The collection's live documents in collection chunk order (what a fresh build is fed)."""
     store, live = engine.store, engine.live
@@ -43,8 +47,14 @@ def live_documents(engine: Engine) -> list[Document]:
     return list(seen.values())
 
 
-def test_updates_equal_a_fresh_sharded_build_of_the_live_documents(tmp_path) -> None:
-    config = IndexConfig(dense=False)
+@pytest.mark.parametrize("dense", [False, True], ids=["keyword", "dense"])
+@pytest.mark.parametrize("exclude_max", [1024, 0], ids=["few-deleted", "live-set"])
+def test_updates_equal_a_fresh_sharded_build_of_the_live_documents(tmp_path, monkeypatch, dense, exclude_max) -> None:
+    import retrieval.bundle.view
+
+    # Deleted chunks are dropped by over-asking (few) or by restricting to the live set (many).
+    monkeypatch.setattr(retrieval.bundle.view, "EXCLUDE_MAX", exclude_max)
+    config = IndexConfig.from_dict({"dense": dense, "sentences": False, "vector": {"kind": "flat"}})
     engine = Engine.build(docs(), tmp_path / "col", config, shards=3)
     engine.upsert([Document("d1", "The changed text mentions quokkas.", "Changed"),
                    Document("new", "An island marsupial, the quokka.", "Quokka")])
@@ -52,11 +62,16 @@ def test_updates_equal_a_fresh_sharded_build_of_the_live_documents(tmp_path) -> 
     assert report.deleted == 2 and report.missing == ["absent"] and engine.manifest.version == 3
     fresh = Engine.build(live_documents(engine), tmp_path / "fresh", config, shards=3)
     assert engine.counts == fresh.counts
+    modes = engine.modes
     for query in QUERIES:
-        assert ranking(engine, query) == ranking(fresh, query)
+        for mode in modes:
+            assert ids(engine, query, mode) == ids(fresh, query, mode), (mode, query)
+        assert ranking(engine, query) == ranking(fresh, query)  # BM25 scores exactly
     engine.compact()
     assert engine.live is None and engine.manifest.version == 4
     for query in QUERIES:
+        for mode in modes:
+            assert ids(engine, query, mode) == ids(fresh, query, mode), (mode, query)
         assert ranking(engine, query) == ranking(fresh, query)
     reopened = Engine.open(tmp_path / "col")  # verifies every file of the committed version
     assert ranking(reopened, "quokkas") == ranking(fresh, "quokkas")
