@@ -197,3 +197,28 @@ def test_old_bundle_keys_are_deleted_once_no_kept_version_uses_them(tmp_path, pg
     Engine.build(docs, tmp_path / "b", KEYWORD_ONLY, store=pg_cluster.dsn, store_schema=pg_schema,
                  overwrite=True).close()
     assert rows(second) == 0  # an overwrite leaves none of the old bundle's rows
+
+
+def test_sync_into_a_collection_routes_rows_and_equals_a_fresh_sharded_build(tmp_path, pg_cluster, source):
+    table, sql = source
+    engine = Engine.build(PostgresCorpus(pg_cluster.dsn, sql), tmp_path / "col", KEYWORD_ONLY, shards=3)
+    assert engine.manifest.sync["sql"] == sql and engine.manifest.sync["watermark"]
+    pg_cluster.execute(
+        f"UPDATE {table} SET text = 'Now about quokkas entirely.', updated_at = clock_timestamp() WHERE id = 'd3'",
+        f"INSERT INTO {table} (id, title, text, grp) VALUES ('n1', 'New', 'A wombat appears.', 'g1')",
+        f"DELETE FROM {table} WHERE id = 'd4'",
+    )
+    assert main(["sync", str(tmp_path / "col"), pg_cluster.dsn, "--json"]) == 0
+    report = sync(tmp_path / "col", pg_cluster.dsn, sql)  # nothing new since
+    assert not report.update.committed
+    synced = Engine.open(tmp_path / "col")
+    assert synced.manifest.version == 2 and synced.manifest.sync["watermark"] > engine.manifest.sync["watermark"]
+    # The same live rows, in the collection's order, built fresh: the same answers.
+    order = {d: i for i, d in enumerate(dict.fromkeys(synced.store.doc_ids(synced.live)))}
+    rows = sorted(PostgresCorpus(pg_cluster.dsn, sql), key=lambda d: order[d.id])
+    fresh = Engine.build(rows, tmp_path / "fresh", KEYWORD_ONLY, shards=3)
+    for query in ("quokkas", "wombat", "Document 4 talks topic", "topic 2 length"):
+        assert [(h.id, h.score) for h in synced.search(query, k=30).hits] == [
+            (h.id, h.score) for h in fresh.search(query, k=30).hits
+        ]
+    assert hit_docs(synced, "wombat quokkas", filters={"grp": "g1"}) == hit_docs(fresh, "wombat quokkas", filters={"grp": "g1"})
