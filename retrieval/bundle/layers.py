@@ -67,7 +67,20 @@ class StackedRows:
         return whole if dtype is None else whole.astype(dtype, copy=False)
 
 
-class LayeredChunkStore:
+class DispatchingStore:
+    """Reads of a ``ChunkStore`` made of others: each id goes to the store holding it (``_dispatch``)."""
+
+    def get(self, ids: Sequence[int] | np.ndarray) -> list[Chunk]:
+        return self._dispatch(ids, "get")
+
+    def doc_ids(self, ids: Sequence[int] | np.ndarray) -> list[str]:
+        return self._dispatch(ids, "doc_ids")
+
+    def _dispatch(self, ids: Sequence[int] | np.ndarray, method: str) -> list[Any]:
+        raise NotImplementedError
+
+
+class LayeredChunkStore(DispatchingStore):
     """A base chunk store followed by a delta store, read as one (the ``ChunkStore`` protocol)."""
 
     def __init__(self, base: ChunkStore, delta: ChunkStore) -> None:
@@ -82,12 +95,6 @@ class LayeredChunkStore:
     def close(self) -> None:
         for side in (self.base, self.delta):
             side.close()
-
-    def get(self, ids: Sequence[int] | np.ndarray) -> list[Chunk]:
-        return self._dispatch(ids, "get")
-
-    def doc_ids(self, ids: Sequence[int] | np.ndarray) -> list[str]:
-        return self._dispatch(ids, "doc_ids")
 
     def all_doc_ids(self) -> Any:
         import pyarrow as pa

@@ -11,9 +11,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..bundle.layers import in_request_order
+from ..bundle.layers import DispatchingStore, in_request_order
 from ..errors import NotFoundError
-from ..types import Chunk
 
 
 class ChunkMap:
@@ -41,7 +40,7 @@ class ChunkMap:
         return wanted, groups
 
 
-class ShardedChunkStore:
+class ShardedChunkStore(DispatchingStore):
     """The ``ChunkStore`` protocol over the shards' stores, in collection chunk ids."""
 
     def __init__(self, stores: Sequence[Any], chunk_map: ChunkMap, shard_ids: Sequence[np.ndarray]) -> None:
@@ -55,21 +54,14 @@ class ShardedChunkStore:
 
     def close(self) -> None:
         for store in self.stores:
-            if store is not None:
-                store.close()
-
-    def get(self, ids: Sequence[int] | np.ndarray) -> list[Chunk]:
-        return self._dispatch(ids, "get")
-
-    def doc_ids(self, ids: Sequence[int] | np.ndarray) -> list[str]:
-        return self._dispatch(ids, "doc_ids")
+            store.close()
 
     def all_doc_ids(self) -> Any:
         """Each chunk's document id, by collection chunk id (pyarrow string array)."""
         import pyarrow as pa
 
         if self._doc_ids is None:
-            columns = [s.all_doc_ids() for s in self.stores if s is not None]
+            columns = [s.all_doc_ids() for s in self.stores]
             stacked = pa.concat_arrays(columns) if columns else pa.array([], pa.string())
             # Stacked rows are shard-major; put them in collection id order.
             order = np.argsort(np.concatenate([ids for ids in self._shard_ids if len(ids)] or [np.empty(0, np.int64)]),
