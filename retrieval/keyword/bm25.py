@@ -109,7 +109,9 @@ class BM25Builder:
             self._flush()
 
     def _flush(self) -> None:
-        offsets, ids = np.frombuffer(self._offsets, dtype=np.uint64), np.frombuffer(self._ids, dtype=np.uint32)
+        offsets = np.frombuffer(self._offsets, dtype=np.uint64)
+        # An empty buffer's address need not be aligned, which the native side refuses.
+        ids = np.frombuffer(self._ids, dtype=np.uint32) if len(self._ids) else np.zeros(0, dtype=np.uint32)
         self._postings.add_batch(offsets, ids)
         self._new_buffer()
 

@@ -88,6 +88,19 @@ def test_an_empty_shard_gets_its_first_documents(tmp_path) -> None:
     assert ranking(engine, "quokka island") == ranking(fresh, "quokka island")
 
 
+def test_a_shard_emptied_by_deletes_compacts_and_takes_new_documents(tmp_path) -> None:
+    from retrieval.collection.routing import shard_of
+
+    config = IndexConfig(dense=False)
+    engine = Engine.build(docs(), tmp_path / "col", config, shards=2)
+    engine.delete([d.id for d in docs() if shard_of(d.id, 2) == 0])
+    engine.compact()
+    engine.upsert([Document("back", "Document about topic 1 returns with quokkas.")])
+    fresh = Engine.build(live_documents(engine), tmp_path / "fresh", config, shards=2)
+    for query in QUERIES:
+        assert ranking(engine, query) == ranking(fresh, query)
+
+
 STEPS = ("shard-committed", "state-written", "previous-manifest-written", "committed-before-gc")
 CHILD = """
 import retrieval.bundle.directory as directory

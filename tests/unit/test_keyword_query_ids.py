@@ -36,3 +36,19 @@ def test_known_cases():
     runs = bm25.query_ids("RUNNING runs json JSON")
     assert runs.tolist() == reference(bm25, "RUNNING runs json JSON")
     assert len(runs) == 4 and runs[0] == runs[1] and runs[2] == runs[3]
+
+
+def test_a_flush_of_documents_without_terms_builds(monkeypatch):
+    """Chunks of stopwords only after the last flush (or no chunks at all, as in compacting a
+    bundle whose every document was deleted) leave an empty token buffer: it must build."""
+    from retrieval.config import BM25Config
+    from retrieval.keyword import BM25Builder
+
+    monkeypatch.setattr(BM25Builder, "FLUSH_ENTRIES", 4)
+    builder = BM25Builder(Analyzer(AnalyzerConfig()), BM25Config())
+    for text in ["quick brown fox", "lazy dog jumps", "the a an", "of and the"]:
+        builder.add(text)
+    bm25 = builder.build()
+    assert bm25.n_docs == 4 and bm25.search("fox", k=4)[0].tolist() == [0]
+    empty = BM25Builder(Analyzer(AnalyzerConfig()), BM25Config()).build()
+    assert empty.n_docs == 0

@@ -220,3 +220,13 @@ def test_keyword_only_bundle_updates_and_compacts(tmp_path):
     for query in QUERIES + ["quokka"]:
         assert engine.search(query, k=20).hits == fresh.search(query, k=20).hits
     assert json.loads((tmp_path / "b" / "manifest.json").read_text())["counts"] == fresh.counts
+
+
+def test_a_bundle_whose_every_document_was_deleted_compacts_and_takes_new_ones(tmp_path):
+    engine = Engine.build([Document(f"d{i}", f"text about topic {i}") for i in range(5)], tmp_path / "b",
+                          IndexConfig(dense=False))
+    engine.delete([f"d{i}" for i in range(5)])
+    engine.compact()
+    assert engine.counts["chunks"] == 0 and not engine.search("topic", k=5).hits
+    engine.upsert([Document("n", "a new topic")])
+    assert [h.doc_id for h in engine.search("topic", k=5).hits] == ["n"]
