@@ -8,6 +8,7 @@ embedder, analyzer or index configuration than the collection's, and id or count
 from __future__ import annotations
 
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -186,14 +187,15 @@ def open_collection(
         vectors = ShardedRows([v.planner.dense.vectors for v in views], chunk_map, int(first.dense.vectors.shape[1]),
                               np.float32)
         dense = DenseSide(first.dense.embedder, first.dense.index, vectors)  # type: ignore[arg-type]
-    pool = None
-    if len(views) > 1 and manifest.total_chunks >= PARALLEL_MIN_CHUNKS:
-        pool = ThreadPoolExecutor(max_workers=len(views) - 1, thread_name_prefix="shard")
+    pool, workers = None, 0
+    if len(views) > 1 and manifest.total_chunks >= PARALLEL_MIN_CHUNKS and (os.cpu_count() or 1) > 1:
+        workers = min(len(views), os.cpu_count() or 1) - 1  # with this thread: one per core at most
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shard")
     config = manifest.index_config
     live, tombstones = _live(views, shard_ids, manifest.total_chunks)
     excluded = tombstones if tombstones is not None and len(tombstones) <= EXCLUDE_MAX else None
     shards = [Shard(v.planner, ids, v.live, v.excluded) for v, ids in zip(views, shard_ids)]
-    planner = ShardedPlanner(shards, first.keyword.analyzer, dense, config.search, pool, live, excluded)
+    planner = ShardedPlanner(shards, first.keyword.analyzer, dense, config.search, pool, live, excluded, workers)
     metadata = MetadataIndex(_metadata_loader(views), store.all_doc_ids, live=live)
     sentences = None
     if all(v.sentences is not None for v in views):

@@ -49,6 +49,7 @@ class ShardedPlanner(Planner):
         pool: ThreadPoolExecutor | None,
         live: np.ndarray | None = None,
         excluded: np.ndarray | None = None,
+        workers: int = 0,
     ) -> None:
         """``live``/``excluded``: the collection's live set and few deleted ids (collection ids),
         the very arrays its view passes; each shard then uses its own instead of mapping them."""
@@ -56,6 +57,7 @@ class ShardedPlanner(Planner):
         self.shards = tuple(shards)
         self.analyzer = analyzer
         self._pool = pool
+        self._workers = workers  # the pool's threads
         self._live = live
         self._excluded = excluded
 
@@ -135,12 +137,17 @@ class ShardedPlanner(Planner):
         return merge_top(self._map(one), k)
 
     def _map(self, work: Callable[[Shard], tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``work`` on every shard: the others on the pool, the first in this thread."""
+        """``work`` on every shard, in as many groups as the pool has threads plus this one
+        (shards dealt round-robin: no more threads than cores are busy with one query)."""
         if self._pool is None or len(self.shards) == 1:
             return [work(shard) for shard in self.shards]
-        futures = [self._pool.submit(work, shard) for shard in self.shards[1:]]
-        first = work(self.shards[0])
-        return [first, *(f.result() for f in futures)]
+        groups = min(len(self.shards), self._workers + 1)
+        dealt = [self.shards[g::groups] for g in range(groups)]
+        futures = [self._pool.submit(lambda part: [work(s) for s in part], part) for part in dealt[1:]]
+        results = [work(shard) for shard in dealt[0]]
+        for future in futures:
+            results.extend(future.result())
+        return results
 
 
 def to_local(global_ids: np.ndarray | None, shard_ids: np.ndarray) -> np.ndarray | None:

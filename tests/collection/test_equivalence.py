@@ -118,3 +118,22 @@ def test_random_corpora_and_shard_counts_match_one_bundle(tmp_path_factory, docs
         assert np.array_equal(got_ids, ids) and np.array_equal(got_scores, scores)
     manifest = json.loads((root / "sharded" / "collection.json").read_text())
     assert manifest["routing"]["shards"] == shards and len(manifest["shards"]) == shards
+
+
+@pytest.mark.slow
+def test_shards_searched_on_threads_answer_the_same(dense_builds, scifact_queries, monkeypatch) -> None:
+    """Collections this small search their shards in the calling thread; forced onto the pool
+    (what large ones do), every mode answers the same."""
+    import retrieval.collection.opening as opening
+
+    monkeypatch.setattr(opening, "PARALLEL_MIN_CHUNKS", 0)
+    monkeypatch.setattr(opening.os, "cpu_count", lambda: 3)
+    one, sequential = dense_builds[None], dense_builds[7]
+    threaded = Engine.open(sequential.path)
+    assert threaded.planner._pool is not None and sequential.planner._pool is None
+    for query in scifact_queries[:50]:
+        for mode in ("bm25", "dense", "hybrid", "prefilter"):
+            for filters in (None, {"part": ["1"]}):
+                got = threaded.retrieve(query, 20, mode, filters=filters)
+                expected = one.retrieve(query, 20, mode, filters=filters)
+                assert np.array_equal(got[0], expected[0]), (mode, filters, query)
