@@ -129,6 +129,7 @@ class Engine:
         counter = TokenCounter()
         chunker = Chunker(config.chunker, counter)
         embedder = dense_index.make_embedder(config.embedding) if config.dense else None
+        replaced = stores_of(path) if overwrite else []  # PostgreSQL rows the old bundle or collection used
         if shards is not None:
             from .collection.build import build_collection
 
@@ -137,8 +138,9 @@ class Engine:
                                  analyzer=analyzer, counter=counter, chunker=chunker, embedder=embedder,
                                  source=describe(corpus), sync=lambda: sync_section(corpus), overwrite=overwrite,
                                  store=store, store_schema=store_schema)
+            if replaced:  # every shard wrote under a new key
+                drop_replaced(replaced, None, store)
             return cls._open(Path(path), verify=False, faiss_threads=1, embedder=embedder, store_dsn=store)
-        replaced = stores_of(path) if overwrite else []  # PostgreSQL rows the old bundle used
         target = BundleBuild(path, config, analyzer=analyzer, counter=counter, embedder=embedder,
                              overwrite=overwrite, store=store, store_schema=store_schema)
         with target, _progress(progress, _count_hint(corpus)) as bar:

@@ -67,7 +67,10 @@ def stores_of(path: Any) -> list[StoreSection]:
     from pathlib import Path
 
     from ..bundle import MANIFEST, PREVIOUS_MANIFEST
+    from ..collection.layout import MANIFEST as COLLECTION_MANIFEST
 
+    if (Path(path) / COLLECTION_MANIFEST).is_file():  # a collection: every shard's stores
+        return [s for shard in sorted(Path(path).glob("shard-*")) if shard.is_dir() for s in stores_of(shard)]
     found: dict[Any, StoreSection] = {}
     for name in (MANIFEST, PREVIOUS_MANIFEST):
         try:

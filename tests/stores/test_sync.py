@@ -222,3 +222,20 @@ def test_sync_into_a_collection_routes_rows_and_equals_a_fresh_sharded_build(tmp
             (h.id, h.score) for h in fresh.search(query, k=30).hits
         ]
     assert hit_docs(synced, "wombat quokkas", filters={"grp": "g1"}) == hit_docs(fresh, "wombat quokkas", filters={"grp": "g1"})
+
+
+def test_a_collection_keeps_its_chunk_text_in_postgresql_and_an_overwrite_drops_it(tmp_path, pg_cluster, pg_schema):
+    def rows() -> int:
+        return int(pg_cluster.execute(f"SELECT count(*) FROM {pg_schema}.chunks"))
+
+    docs = [Document(id=f"d{i}", title="T", text=f"Document {i} says ordinary things.") for i in range(12)]
+    with Engine.build(docs, tmp_path / "col", KEYWORD_ONLY, store=pg_cluster.dsn, store_schema=pg_schema,
+                      shards=3) as engine:
+        assert rows() == 12  # a fresh schema: every shard's chunks, under its own key
+        one = Engine.build(docs, tmp_path / "one", KEYWORD_ONLY)
+        assert [(h.id, h.text, h.score) for h in engine.search("Document 5 ordinary", k=5).hits] == [
+            (h.id, h.text, h.score) for h in one.search("Document 5 ordinary", k=5).hits
+        ]
+    Engine.build(docs, tmp_path / "col", KEYWORD_ONLY, store=pg_cluster.dsn, store_schema=pg_schema, shards=2,
+                 overwrite=True).close()
+    assert rows() == 12  # the three old shards' rows are gone, the two new ones' are there
