@@ -22,7 +22,9 @@ from .manifest import CollectionManifest, ShardEntry
 
 # Below this many chunks a shard's search takes tens of microseconds, less than handing it to
 # another thread and back: the shards are then searched one after another in the calling thread.
-# Measured on SciFact (1,500 docs, 3 shards, BM25 p50): 77 us one bundle, 283 us with threads.
+# Measured on SciFact (1,500 docs, 3 shards, BM25 p50): 77 us one bundle, 283 us with threads;
+# in another run, searched in one thread: 39 us one bundle, 74 us. At 1M documents (4 shards) the
+# threads pay: p50 3.43 ms, the same as one bundle, against 4.21 ms in one thread.
 PARALLEL_MIN_CHUNKS = 1 << 17
 
 
