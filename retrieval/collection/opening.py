@@ -183,12 +183,11 @@ def open_collection(
         raise
     chunk_map = ChunkMap(shard_ids, manifest.total_chunks)
     store = ShardedChunkStore([v.store for v in views], chunk_map, shard_ids)
-    first = views[0].planner
+    first = views[0].planner  # a shard's planner: its analyzer and vector index describe every shard's
     dense = None
     if first.dense is not None:
-        vectors = ShardedRows([v.planner.dense.vectors for v in views], chunk_map, int(first.dense.vectors.shape[1]),
-                              np.float32)
-        dense = DenseSide(first.dense.embedder, first.dense.index, vectors)  # type: ignore[arg-type]
+        vectors = ShardedRows([v.chunk_vectors for v in views], chunk_map, int(views[0].chunk_vectors.shape[1]), np.float32)
+        dense = DenseSide(views[0].query_embedder, first.dense.index, vectors)  # type: ignore[arg-type]
     pool, workers = None, 0
     if len(views) > 1 and manifest.total_chunks >= PARALLEL_MIN_CHUNKS and (os.cpu_count() or 1) > 1:
         workers = min(len(views), os.cpu_count() or 1) - 1  # with this thread: one per core at most

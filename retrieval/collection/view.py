@@ -17,7 +17,6 @@ import numpy as np
 
 from ..bundle.view import BundleView, Filters, check_query
 from ..search.filters import normalize_filters
-from ..search.sharded import merge_top
 from ..types import Hit, SearchResult, StageTimings
 from .stats import CorpusStats
 
@@ -43,7 +42,7 @@ class CollectionView(BundleView):
         assert self.corpus is not None
         cached = self.__dict__.get("_idf")
         if cached is None:
-            cached = self.corpus.idf(self.shard_views[0].planner.keyword.config)
+            cached = self.corpus.idf(self.manifest.index_config.bm25)
             object.__setattr__(self, "_idf", cached)
         return np.array(cached)
 
@@ -61,15 +60,7 @@ class CollectionView(BundleView):
         t0 = time.perf_counter_ns()
         words = [self.planner.analyzer.words(q) for q in queries]
         t1 = time.perf_counter_ns()
-        per_shard = []
-        for shard in self.planner.shards:
-            keyword = shard.planner.keyword
-            ids, scores, counts = keyword.search_terms_batch([keyword.ids_of_words(w) for w in words], k, n_threads)
-            per_shard.append((shard.ids, ids, scores, counts))
-        merged = [
-            merge_top([(gids[ids[q, : counts[q]]], scores[q, : counts[q]]) for gids, ids, scores, counts in per_shard], k)
-            for q in range(len(queries))
-        ]
+        merged = self.planner.keyword_batch(words, k, n_threads)
         t2 = time.perf_counter_ns()
         chunks = iter(self.store.get(np.concatenate([m[0] for m in merged])))
         t3 = time.perf_counter_ns()

@@ -136,6 +136,19 @@ class ShardedPlanner(Planner):
 
         return merge_top(self._map(one), k)
 
+    def keyword_batch(self, words: Sequence[list[str]], k: int, n_threads: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+        """BM25 top ``k`` of many queries (already split into words): one native batch per shard,
+        each over ``n_threads`` (0: all cores), merged per query."""
+        per_shard = []
+        for shard in self.shards:
+            keyword = shard.planner.keyword
+            ids, scores, counts = keyword.search_terms_batch([keyword.ids_of_words(w) for w in words], k, n_threads)
+            per_shard.append((shard.ids, ids, scores, counts))
+        return [
+            merge_top([(gids[ids[q, : counts[q]]], scores[q, : counts[q]]) for gids, ids, scores, counts in per_shard], k)
+            for q in range(len(words))
+        ]
+
     def _map(self, work: Callable[[Shard], tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
         """``work`` on every shard, in as many groups as the pool has threads plus this one
         (shards dealt round-robin: no more threads than cores are busy with one query)."""
