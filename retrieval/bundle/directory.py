@@ -149,11 +149,18 @@ def update_lock(root: Path) -> Iterator[None]:
 
     An flock dies with its process, so a killed update never leaves the bundle locked.
     """
+    read_manifest(root, verify=False)  # a bundle at all (no lock file left in a random directory)
+    with hold_lock(root):
+        yield
+
+
+@contextlib.contextmanager
+def hold_lock(root: Path) -> Iterator[None]:
+    """The flock on ``root``'s lock file (a bundle's or a collection's, checked by the caller)."""
     import fcntl
 
     from ..errors import UpdateConflictError
 
-    read_manifest(root, verify=False)  # a bundle at all (no lock file left in a random directory)
     with open(root / LOCK_FILE, "a+b") as handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

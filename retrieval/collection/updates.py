@@ -14,20 +14,21 @@ versions, which every shard keeps as its previous manifest; the next update rest
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
 from .. import bundle
 from ..types import Document
-from .layout import LOCK_FILE, ids_file
+from .layout import ids_file
 from .manifest import CollectionManifest, ShardEntry
 from .opening import read_collection_manifest
 from .routing import shard_of
-from .state import commit, shard_entry, write_state
+from .state import commit, new_manifest, shard_entry, write_state
 from .stats import merge, shard_term_stats
 
 
@@ -108,7 +109,7 @@ def compact_collection(root: str | Path, *, embedder: Any = None, store_dsn: str
             if entry.empty or entry.live_chunks == entry.chunks:
                 continue
             shard_root = root / entry.name
-            before = _shard_version(shard_root, entry)
+            before = bundle.read_manifest(shard_root, verify=False)
             tombstones = np.load(shard_root / before.delta.dir / bundle.layout.TOMBSTONES_FILE, allow_pickle=False)
             report = compact_bundle(shard_root, embedder=embedder, store_dsn=store_dsn)
             total.chunks_removed += report.chunks_removed
@@ -144,16 +145,10 @@ def restore_shards(root: Path, manifest: CollectionManifest) -> None:
             bundle.commit_version(shard_root, named)
 
 
-def _shard_version(shard_root: Path, entry: ShardEntry) -> Any:
-    return bundle.read_manifest(shard_root, verify=False)
-
-
 def _next_collection(root: Path, old: CollectionManifest, changed: dict[int, tuple[Any, int]],
                      sync: Any) -> CollectionManifest:
     """The next collection version: changed shards' new versions, their new chunks numbered after
     the collection's last id (in shard order), and the corpus statistics summed again."""
-    from .state import new_manifest
-
     next_id = old.total_chunks
     entries, ids = list(old.shards), _read_ids(root, old)
     for i in sorted(changed):
@@ -164,12 +159,10 @@ def _next_collection(root: Path, old: CollectionManifest, changed: dict[int, tup
         name = old.shards[i].name
         ids[name] = np.concatenate([ids.get(name, np.empty(0, dtype=np.int64)), added])
         entries[i] = shard_entry(name, shard_manifest, rows)
-    return _version(root, old, entries, ids, sync, new_manifest)
+    return _version(root, old, entries, ids, sync)
 
 
 def _renumbered(root: Path, old: CollectionManifest, compacted: dict[int, Any], kept: dict[int, np.ndarray]) -> CollectionManifest:
-    from .state import new_manifest
-
     entries, ids = list(old.shards), _read_ids(root, old)
     for i, shard_manifest in compacted.items():
         name = old.shards[i].name
@@ -178,11 +171,11 @@ def _renumbered(root: Path, old: CollectionManifest, compacted: dict[int, Any], 
     # Dense ids again, in the same order: each id becomes its rank among the ids kept.
     every = np.sort(np.concatenate(list(ids.values())))
     ids = {name: np.searchsorted(every, values).astype(np.int64) for name, values in ids.items()}
-    return _version(root, old, entries, ids, old.sync, new_manifest)
+    return _version(root, old, entries, ids, old.sync)
 
 
 def _version(root: Path, old: CollectionManifest, entries: list[ShardEntry], ids: dict[str, np.ndarray],
-             sync: Any, new_manifest: Any) -> CollectionManifest:
+             sync: Any) -> CollectionManifest:
     stats = merge([shard_term_stats(root / e.name, bundle.read_manifest(root / e.name, verify=False))
                    for e in entries if not e.empty])
     version = old.version + 1
@@ -222,27 +215,9 @@ def _add(total: Any, report: Any) -> None:
     total.missing += report.missing
 
 
-class _lock:
-    """The collection's update lock (an flock: it dies with its process)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def __enter__(self) -> None:
-        import fcntl
-
-        from ..errors import UpdateConflictError
-
-        read_collection_manifest(self.root, verify=False)
-        self._handle = open(self.root / LOCK_FILE, "a+b")
-        try:
-            fcntl.flock(self._handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._handle.close()
-            raise UpdateConflictError(f"another update of {self.root} is running (it holds {self.root / LOCK_FILE})") from None
-
-    def __exit__(self, *exc: object) -> None:
-        import fcntl
-
-        fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
-        self._handle.close()
+@contextlib.contextmanager
+def _lock(root: Path) -> Iterator[None]:
+    """The collection's update lock (the bundle's flock, on a collection checked to be one)."""
+    read_collection_manifest(root, verify=False)
+    with bundle.directory.hold_lock(root):
+        yield

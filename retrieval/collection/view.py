@@ -9,6 +9,7 @@ and idf (what the context compressor scores sentences with) are the collection's
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -37,14 +38,15 @@ class CollectionView(BundleView):
         assert self.corpus is not None
         return self.corpus.ids(self.planner.analyzer.words(query))
 
+    @functools.cached_property
+    def _corpus_idf(self) -> np.ndarray:
+        assert self.corpus is not None
+        return self.corpus.idf(self.manifest.index_config.bm25)
+
     @property
     def idf(self) -> np.ndarray:
-        assert self.corpus is not None
-        cached = self.__dict__.get("_idf")
-        if cached is None:
-            cached = self.corpus.idf(self.manifest.index_config.bm25)
-            object.__setattr__(self, "_idf", cached)
-        return np.array(cached)
+        """float64 idf of every corpus term id (``query_term_ids``), a copy."""
+        return np.array(self._corpus_idf)
 
     def search_batch(
         self, queries: Sequence[str], k: int = 10, mode: str = "bm25", n_threads: int = 0, filters: Filters = None
