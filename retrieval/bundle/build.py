@@ -122,8 +122,10 @@ class BundleBuild:
             self._metadata.add(doc.id, doc.metadata)
         self._hashes.add(doc.id, document_hash(doc))
 
-    def add_chunk(self, chunk: Chunk) -> None:
-        self._base.add(chunk)
+    def add_chunk(self, chunk: Chunk, vector: Any = None, sentences: tuple[Any, Any] | None = None) -> None:
+        """The next chunk; ``vector``/``sentences``: its embedding and sentence rows when computed
+        elsewhere (a distributed build's embedding actors), else embedded here."""
+        self._base.add(chunk, vector, sentences)
 
     def finish(self, info: dict[str, Any], stages: dict[str, float], started: float) -> dict[str, Any]:
         """Write the remaining files and the manifest (``info``: its source sections). Returns the

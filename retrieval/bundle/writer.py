@@ -134,10 +134,11 @@ class BaseWriter:
             else:
                 self._vectors.add_vector(vector)
         if self._sentences is not None:
+            title = sentence_title(chunk, self._include_title)
             if sentences is None:
-                self._sentences.add(chunk.text, sentence_title(chunk, self._include_title))
+                self._sentences.add(chunk.text, title)
             else:
-                self._sentences.copy(*sentences)
+                self._sentences.copy(*sentences, title=title)
         self.count += 1
         return chunk_id
 

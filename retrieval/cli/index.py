@@ -31,6 +31,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--shards", type=int, metavar="N",
                    help="write a collection of N shard bundles (documents routed by a hash of their id); "
                         "search, serve, eval, update and bench open it like one bundle, with the same results")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="with --shards: build on a Ray cluster (Ray Data; HOST:PORT of its head, ray://..., or "
+                        "auto; alone: a local one). --out must be a path every worker shares")
+    p.add_argument("--embed-actors", type=int, metavar="N",
+                   help="with --ray: embedding actors (default: one per GPU, else one per CPU)")
     p.add_argument("--json", action="store_true")
     return p
 
@@ -50,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     config = IndexConfig.from_toml(args.config, overrides) if args.config else IndexConfig.from_dict({}, overrides)
     corpus = corpus_arg(args.corpus, args.sql)
     started = time.perf_counter()
+    if args.ray is not None:
+        return _run_on_ray(args, corpus, config, started)
     with Engine.build(corpus, args.out, config, overwrite=args.overwrite, progress=sys.stderr.isatty(),
                       store=args.store, store_schema=args.store_schema, shards=args.shards) as engine:
         seconds = time.perf_counter() - started
@@ -61,6 +68,29 @@ def run(args: argparse.Namespace) -> int:
         print_json(result)
     else:
         print(f"indexed {counts['documents']} documents as {counts['chunks']} chunks in {seconds:.2f} s → {args.out}")
+    return 0
+
+
+def _run_on_ray(args: argparse.Namespace, corpus: Any, config: Any, started: float) -> int:
+    from ..cluster.build import build_on_ray
+    from ..engine import Engine
+    from ..errors import ConfigError
+
+    if args.shards is None:
+        raise ConfigError("--ray builds a sharded collection: add --shards N")
+    if args.store:
+        raise ConfigError("--ray keeps chunk text in the shard bundles: drop --store")
+    stages = build_on_ray(corpus, args.out, config, args.shards, address=args.ray or None, overwrite=args.overwrite,
+                          embed_actors=args.embed_actors)
+    seconds = time.perf_counter() - started
+    with Engine.open(args.out, verify=False) as engine:
+        counts = engine.counts
+    result = {"chunks": counts["chunks"], "documents": counts["documents"], "seconds": seconds, "dir": str(args.out),
+              "shards": args.shards, "ray": {"stages_s": {k: round(v, 3) for k, v in stages.items()}}}
+    if args.json:
+        print_json(result)
+    else:
+        print(f"indexed {counts['documents']} documents as {counts['chunks']} chunks on Ray in {seconds:.2f} s → {args.out}")
     return 0
 
 

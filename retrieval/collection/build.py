@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -76,19 +76,22 @@ def build_collection(
                     target.finish(info, stages, started)
                 else:
                     target.abandon()
-        _write_collection(tmp, targets, ids, source, info["sync"])
+        write_collection(tmp, [t.documents for t in targets], ids, source, info["sync"])
 
 
-def _write_collection(tmp: Path, targets: list[BundleBuild], ids: list[list[int]], source: str, sync: Any) -> None:
+def write_collection(tmp: Path, documents: Sequence[int], ids: Sequence[Any], source: str, sync: Any) -> None:
+    """The collection manifest over the shard bundles written in ``tmp`` (shard ``i`` holds
+    ``documents[i]`` documents, none: no bundle) and its state: the corpus statistics and
+    ``ids[i]``, shard ``i``'s collection chunk ids."""
     entries, stats, shard_ids, identity = [], [], {}, None
-    for i, target in enumerate(targets):
+    for i, count in enumerate(documents):
         name = shard_name(i)
-        if not target.documents:
+        if not count:
             entries.append(ShardEntry(name, None))
             continue
         manifest = directory.read_manifest(tmp / name, verify=False)
         identity = identity or identity_of(manifest)
-        entries.append(shard_entry(name, manifest, target.chunks))
+        entries.append(shard_entry(name, manifest, len(ids[i])))
         stats.append(shard_term_stats(tmp / name, manifest))
         shard_ids[name] = np.asarray(ids[i], dtype=np.int64)
     corpus = merge(stats)

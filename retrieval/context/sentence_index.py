@@ -73,23 +73,23 @@ class SentenceIndexBuilder:
         embedding work where titles are whole sentences (SciFact averages 13 words).
         """
         t0 = time.perf_counter()
-        spans = split_sentences(chunk_text)
-        words = title.split()[:TITLE_WORDS]
-        prefix = " ".join(words) + "\n" if words else ""
+        spans, texts = sentence_texts(chunk_text, title)
         for start, end in spans:
             self._spans.append(start)
             self._spans.append(end)
-        self._pending.extend(prefix + chunk_text[s:e] for s, e in spans)
+        self._pending.extend(texts)
         self._offsets.append(self.n_sentences)
-        self._titled = self._titled or bool(words)
+        self._titled = self._titled or titled(title)
         while len(self._pending) >= EMBED_WINDOW:
             self._embed_pending(EMBED_WINDOW)
         self.seconds += time.perf_counter() - t0
 
-    def copy(self, spans: Any, vectors: Any, offsets: Any = None) -> None:
+    def copy(self, spans: Any, vectors: Any, offsets: Any = None, title: str = "") -> None:
         """Append rows of an existing index: one chunk's (``offsets`` None), or consecutive chunks'
-        with their ``offsets`` (``[n_chunks + 1]``, rows ``offsets[c]:offsets[c+1]`` of ``spans``)."""
+        with their ``offsets`` (``[n_chunks + 1]``, rows ``offsets[c]:offsets[c+1]`` of ``spans``).
+        ``title``: the one chunk's, when its rows were embedded after it (``sentence_texts``)."""
         t0 = time.perf_counter()
+        self._titled = self._titled or titled(title)
         self._embed_pending(len(self._pending))  # rows stay in chunk order
         spans = np.ascontiguousarray(spans, dtype=np.int32).reshape(-1, 2)
         if len(spans) != len(vectors):
@@ -139,7 +139,28 @@ class SentenceIndexBuilder:
         if n <= 0:
             return
         window, self._pending = self._pending[:n], self._pending[n:]
-        self._vectors.append(self._embedder.embed(window).astype(np.float16))
+        self._vectors.append(embed_sentences(self._embedder, window))
+
+
+def sentence_texts(chunk_text: str, title: str = "") -> tuple[list[tuple[int, int]], list[str]]:
+    """A chunk's sentence spans and what each sentence is embedded as: its text after the
+    chunk title's first ``TITLE_WORDS`` words and a newline (see ``SentenceIndexBuilder.add``)."""
+    spans = split_sentences(chunk_text)
+    words = title.split()[:TITLE_WORDS]
+    prefix = " ".join(words) + "\n" if words else ""
+    return spans, [prefix + chunk_text[s:e] for s, e in spans]
+
+
+def titled(title: str) -> bool:
+    """Whether sentences embedded after ``title`` carry a title prefix."""
+    return bool(title.split())
+
+
+def embed_sentences(embedder: Any, texts: list[str]) -> np.ndarray:
+    """The stored (fp16) vectors of sentence texts from ``sentence_texts``."""
+    if not texts:
+        return np.zeros((0, int(embedder.dim)), dtype=np.float16)
+    return np.asarray(embedder.embed(texts)).astype(np.float16)
 
 
 @dataclass(frozen=True)

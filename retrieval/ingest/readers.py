@@ -35,7 +35,7 @@ _PARQUET_BATCH_ROWS = 1024
 def read_corpus(source: str | Path) -> Iterator[Document]:
     """Documents of a corpus, streamed in file order. Raises ``CorpusError`` up front for a
     missing file or an unknown format, and while iterating for a malformed record."""
-    path = _corpus_file(source)
+    path = corpus_file(source)
     if path.suffix.lower() == ".parquet":
         return _read_parquet(path)
     return _read_jsonl_docs(path)
@@ -47,7 +47,7 @@ def count_hint(source: str | Path) -> int | None:
     JSONL: the number of lines (blank lines included). Parquet: the row count in its metadata.
     """
     try:
-        path = _corpus_file(source)
+        path = corpus_file(source)
         if path.suffix.lower() == ".parquet":
             import pyarrow.parquet as pq
 
@@ -130,7 +130,8 @@ def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
 # -- locating files ---------------------------------------------------------------------------
 
 
-def _corpus_file(source: str | Path) -> Path:
+def corpus_file(source: str | Path) -> Path:
+    """The file a corpus source names (a BEIR directory's ``corpus.jsonl``), checked."""
     if isinstance(source, str) and source.startswith(("postgresql://", "postgres://")):
         raise CorpusError("a PostgreSQL corpus needs a query: pass retrieval.ingest.postgres_reader.PostgresCorpus(dsn, sql), or --sql on the command line")
     path = Path(source)
@@ -155,14 +156,22 @@ def _existing(path: Path, what: str) -> Path:
 # -- JSONL ------------------------------------------------------------------------------------
 
 
-def _jsonl_objects(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    """``(line number, object)`` per non-blank line, read one line at a time."""
+def _jsonl_objects(
+    path: Path, start: int = 0, end: int | None = None, first_line: int = 1
+) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """``(line number, object)`` per non-blank line, read one line at a time; ``start``/``end``:
+    a byte range whose lines alone are read (``start`` at a line's beginning, numbered ``first_line``)."""
     try:
         f = path.open("rb")
     except OSError as exc:
         raise CorpusError(f"cannot read {path}: {exc.strerror or exc}") from None
     with f:
-        for n, raw in enumerate(f, 1):
+        f.seek(start)
+        at = start
+        for n, raw in enumerate(f, first_line):
+            if end is not None and at >= end:
+                break
+            at += len(raw)
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -180,8 +189,14 @@ def _jsonl_objects(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
             yield n, obj
 
 
-def _read_jsonl_docs(path: Path) -> Iterator[Document]:
-    for n, obj in _jsonl_objects(path):
+def read_jsonl_range(path: Path, start: int, end: int, first_line: int) -> Iterator[Document]:
+    """The documents of the lines in bytes ``start:end`` of a JSONL corpus (a distributed build's
+    part; ``start`` at a line's beginning, that line numbered ``first_line``)."""
+    return _read_jsonl_docs(path, start, end, first_line)
+
+
+def _read_jsonl_docs(path: Path, start: int = 0, end: int | None = None, first_line: int = 1) -> Iterator[Document]:
+    for n, obj in _jsonl_objects(path, start, end, first_line):
         yield Document(
             id=_doc_id(obj, path, n),
             text=_text(obj, path, n),
@@ -247,7 +262,13 @@ def _type_name(value: Any) -> str:
 # -- Parquet ----------------------------------------------------------------------------------
 
 
-def _read_parquet(path: Path) -> Iterator[Document]:
+def read_parquet_row_groups(path: Path, row_groups: list[int], first_row: int) -> Iterator[Document]:
+    """The documents of some row groups of a Parquet corpus (a distributed build's part; its
+    first row is the file's ``first_row``, 0-based)."""
+    return _read_parquet(path, row_groups, first_row)
+
+
+def _read_parquet(path: Path, row_groups: list[int] | None = None, first_row: int = 0) -> Iterator[Document]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -271,15 +292,17 @@ def _read_parquet(path: Path) -> Iterator[Document]:
     scalar = (*strings, pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean)
     extras = [f.name for f in schema if f.name not in _CORE_FIELDS and any(t(f.type) for t in scalar)]
     columns = [id_col, "text"] + (["title"] if "title" in names else []) + extras
-    return _parquet_docs(path, pf, columns, id_col, extras)
+    return _parquet_docs(path, pf, columns, id_col, extras, row_groups, first_row)
 
 
-def _parquet_docs(path: Path, pf: Any, columns: list[str], id_col: str, extras: list[str]) -> Iterator[Document]:
+def _parquet_docs(
+    path: Path, pf: Any, columns: list[str], id_col: str, extras: list[str], row_groups: list[int] | None, first_row: int
+) -> Iterator[Document]:
     import pyarrow as pa
 
-    row = 0
+    row = first_row
     try:
-        for batch in pf.iter_batches(batch_size=_PARQUET_BATCH_ROWS, columns=columns):
+        for batch in pf.iter_batches(batch_size=_PARQUET_BATCH_ROWS, columns=columns, row_groups=row_groups):
             data = batch.to_pydict()
             ids, texts = data[id_col], data["text"]
             titles = data.get("title") or [None] * len(ids)
