@@ -38,3 +38,8 @@ class StoreUnavailableError(RetrievalError):
 
 class UpdateConflictError(RetrievalError):
     """Another process is updating the same index bundle right now; retry when it is done."""
+
+
+class ShardUnavailableError(RetrievalError):
+    """A shard of a collection served on Ray Serve has no live replica (Serve is restoring it):
+    the call is refused, never answered from the other shards alone; retry later."""

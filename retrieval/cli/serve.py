@@ -63,6 +63,18 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     gen.add_argument("--max-tokens", type=positive_int, default=256, help="answer tokens when a request sets none (default 256)")
     gen.add_argument("--max-answer-tokens", type=positive_int, default=1024, help="answer tokens a request may ask for (default 1024)")
     gen.add_argument("--max-answer-streams", type=positive_int, default=4, help="answers generating or queued at once (default 4)")
+    scale = p.add_argument_group("scale-out (a sharded collection on Ray Serve)")
+    scale.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                       help="serve the collection on Ray Serve (HOST:PORT of the head, ray://..., auto; alone: a local "
+                            "cluster): a deployment per shard, this process the gRPC ingress")
+    scale.add_argument("--replicas", type=_replicas, default=1,
+                       help="with --ray: replicas per shard, or auto (autoscaled on ongoing requests; default 1)")
+    scale.add_argument("--target-ongoing-requests", type=float, default=2.0,
+                       help="with --replicas auto: ongoing requests per replica to scale towards (default 2)")
+    scale.add_argument("--max-replicas", type=positive_int, default=8, help="with --replicas auto: the most per shard (default 8)")
+    scale.add_argument("--replica-cpus", type=float, default=1.0, help="with --ray: CPUs reserved per replica (default 1)")
+    scale.add_argument("--shard-timeout", type=float, default=10.0,
+                       help="with --ray: seconds a shard may take before the call is UNAVAILABLE naming it (default 10)")
     life = p.add_argument_group("lifecycle")
     life.add_argument("--grace", type=float, default=10.0, help="seconds in-flight calls get to finish on SIGTERM (default 10)")
     life.add_argument("--reload-interval", type=float, default=5.0,
@@ -122,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)  # before loading anything: a refused setup fails in milliseconds
     _configure_logging(args.log_level)
+    if args.ray is not None:
+        return _run_on_ray(args, config)
     with Engine.open(args.bundle, embedding_threads=args.embed_threads) as engine:
         generator = _make_generator(args, config.default_answer_tokens)
         try:
@@ -129,6 +143,48 @@ def run(args: argparse.Namespace) -> int:
         finally:
             if generator is not None:
                 generator.close()
+
+
+def _run_on_ray(args: argparse.Namespace, config: Any) -> int:
+    """Deploy the collection's shards on Ray Serve, then serve gRPC here over them until stopped."""
+    import asyncio
+    import dataclasses
+    from pathlib import Path
+
+    from ..cluster.serving import Deployment, ServedCollection
+    from ..collection import is_collection
+    from ..errors import ConfigError
+    from ..service.run_loop import serve
+
+    if not is_collection(args.bundle):
+        raise ConfigError(f"--ray serves a sharded collection; {args.bundle} is not one (retrieval index --shards N)")
+    deployment = Deployment(replicas=args.replicas, target_ongoing_requests=args.target_ongoing_requests,
+                            max_replicas=args.max_replicas, replica_cpus=args.replica_cpus, timeout_s=args.shard_timeout,
+                            embed_max_batch=config.embed_max_batch, embed_max_wait_ms=config.embed_max_wait_ms)
+    served = ServedCollection(Path(args.bundle), args.ray or None, deployment)
+    try:
+        with served.engine() as engine:
+            generator = _make_generator(args, config.default_answer_tokens)
+            try:
+                # The deployments serve one pinned version: no following of updates here.
+                return asyncio.run(serve(engine, dataclasses.replace(config, reload_interval_s=0), generator))
+            finally:
+                if generator is not None:
+                    generator.close()
+    finally:
+        served.close()
+
+
+def _replicas(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"expected a replica count >= 1 or auto, got {value!r}")
+    return count
 
 
 def _make_generator(args: argparse.Namespace, max_tokens: int) -> Any:

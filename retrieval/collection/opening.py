@@ -147,7 +147,7 @@ def open_collection(
     manifest: CollectionManifest | None = None,
 ) -> Any:
     """The collection's current version (or ``manifest``'s), opened and frozen: a ``CollectionView``."""
-    from ..bundle.view import EXCLUDE_MAX, open_version
+    from ..bundle.view import EXCLUDE_MAX
     from ..search import DenseSide
     from ..search.filters import MetadataIndex
     from ..search.sharded import Shard, ShardedPlanner
@@ -164,18 +164,9 @@ def open_collection(
     views = []
     try:
         for entry, ids in zip(entries, shard_ids):
-            shard_version = shard_manifest(root, entry, verify)
-            check_shard_identity(root, manifest, entry, shard_version)
-            try:
-                view = open_version(root / entry.name, manifest=shard_version, embedder=embedder,
-                                    embedding_threads=embedding_threads, store_dsn=store_dsn,
-                                    keyword_stats=corpus.segment_stats)
-            except BundleError as exc:
-                raise BundleError(f"collection {root}: shard {entry.name}: {exc}") from None
+            view = open_shard(root, manifest, entry, ids, corpus, verify=verify, embedder=embedder,
+                              embedding_threads=embedding_threads, store_dsn=store_dsn)
             views.append(view)
-            if len(view.store) != len(ids):
-                raise BundleError(f"collection {root}: shard {entry.name} holds {len(view.store)} chunks, "
-                                  f"the collection names {len(ids)}")
             embedder = embedder or view.document_embedder  # one model for every shard
     except BaseException:
         for view in views:
@@ -202,6 +193,27 @@ def open_collection(
     if all(v.sentences is not None for v in views):
         sentences = ShardedSentences([v.sentences for v in views], chunk_map)
     return CollectionView.assemble(manifest, planner, store, metadata, live, sentences, corpus, views)
+
+
+def open_shard(root: Path, manifest: CollectionManifest, entry: ShardEntry, ids: np.ndarray, corpus: Any, *,
+               verify: bool, embedder: Any = None, embedding_threads: int | None = None, store_dsn: str | None = None) -> Any:
+    """The version of shard ``entry`` the collection names, checked, its BM25 scoring with the
+    corpus statistics ``corpus`` (a ``CorpusStats``); ``ids``: its collection chunk ids."""
+    from ..bundle.view import open_version
+
+    shard_version = shard_manifest(root, entry, verify)
+    check_shard_identity(root, manifest, entry, shard_version)
+    try:
+        view = open_version(root / entry.name, manifest=shard_version, embedder=embedder,
+                            embedding_threads=embedding_threads, store_dsn=store_dsn,
+                            keyword_stats=corpus.segment_stats)
+    except BundleError as exc:
+        raise BundleError(f"collection {root}: shard {entry.name}: {exc}") from None
+    if len(view.store) != len(ids):
+        view.store.close()
+        raise BundleError(f"collection {root}: shard {entry.name} holds {len(view.store)} chunks, "
+                          f"the collection names {len(ids)}")
+    return view
 
 
 def _live(views: list[Any], shard_ids: list[np.ndarray], total: int) -> tuple[np.ndarray | None, np.ndarray | None]:

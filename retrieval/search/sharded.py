@@ -80,13 +80,7 @@ class ShardedPlanner(Planner):
         clock.lap("analyze")
 
         def one(shard: Shard) -> tuple[np.ndarray, np.ndarray]:
-            local_allowed = self._local_allowed(allowed, shard)
-            if local_allowed is not None and local_allowed.size == 0:
-                return EMPTY_IDS, EMPTY_SCORES
-            keyword = shard.planner.keyword
-            terms = keyword.ids_of_words(words)
-            ids, scores = keyword_topn(keyword.index, terms, n, local_allowed, self._local_excluded(excluded, shard))
-            return shard.ids[ids], scores
+            return shard_keyword(shard, words, n, self._local_allowed(allowed, shard), self._local_excluded(excluded, shard))
 
         result = merge_top(self._map(one), n)
         clock.lap("bm25")
@@ -108,8 +102,7 @@ class ShardedPlanner(Planner):
             return result
 
         def one(shard: Shard) -> tuple[np.ndarray, np.ndarray]:
-            ids, scores = shard.planner._dense(vector, n, params, _Clock(), None, None, self._local_excluded(excluded, shard))
-            return shard.ids[ids], scores
+            return shard_dense(shard, vector, n, params, self._local_excluded(excluded, shard))
 
         result = merge_top(self._map(one), n)
         clock.lap("dense")
@@ -127,27 +120,15 @@ class ShardedPlanner(Planner):
 
         def one(shard: Shard) -> tuple[np.ndarray, np.ndarray]:
             local = shard.live if candidates is self._live else to_local(cands, shard.ids)
-            if local is None:  # the live set, and this shard has no deletions: all of it
-                local = np.arange(len(shard.ids), dtype=np.int64)
-            if local.size == 0:
-                return EMPTY_IDS, EMPTY_SCORES
-            ids, scores = shard.planner._dense_among(vector, local, k, per_shard, params)
-            return shard.ids[ids], scores
+            return shard_dense_among(shard, vector, local, k, per_shard, params)
 
         return merge_top(self._map(one), k)
 
     def keyword_batch(self, words: Sequence[list[str]], k: int, n_threads: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
         """BM25 top ``k`` of many queries (already split into words): one native batch per shard,
         each over ``n_threads`` (0: all cores), merged per query."""
-        per_shard = []
-        for shard in self.shards:
-            keyword = shard.planner.keyword
-            ids, scores, counts = keyword.search_terms_batch([keyword.ids_of_words(w) for w in words], k, n_threads)
-            per_shard.append((shard.ids, ids, scores, counts))
-        return [
-            merge_top([(gids[ids[q, : counts[q]]], scores[q, : counts[q]]) for gids, ids, scores, counts in per_shard], k)
-            for q in range(len(words))
-        ]
+        per_shard = [shard_keyword_batch(shard, words, k, n_threads) for shard in self.shards]
+        return [merge_top([lists[q] for lists in per_shard], k) for q in range(len(words))]
 
     def _map(self, work: Callable[[Shard], tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
         """``work`` on every shard, in as many groups as the pool has threads plus this one
@@ -161,6 +142,46 @@ class ShardedPlanner(Planner):
         for future in futures:
             results.extend(future.result())
         return results
+
+
+# -- one shard's side of each search (here, or on a shard's own replica: ``retrieval.cluster``) --
+
+
+def shard_keyword(
+    shard: Shard, words: list[str], n: int, allowed: np.ndarray | None, excluded: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The shard's BM25 top ``n`` (collection ids); ``allowed``/``excluded``: its local ids."""
+    if allowed is not None and allowed.size == 0:
+        return EMPTY_IDS, EMPTY_SCORES
+    keyword = shard.planner.keyword
+    ids, scores = keyword_topn(keyword.index, keyword.ids_of_words(words), n, allowed, excluded)
+    return shard.ids[ids], scores
+
+
+def shard_dense(
+    shard: Shard, vector: np.ndarray, n: int, params: dict[str, Any], excluded: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    ids, scores = shard.planner._dense(vector, n, params, _Clock(), None, None, excluded)
+    return shard.ids[ids], scores
+
+
+def shard_dense_among(
+    shard: Shard, vector: np.ndarray, local: np.ndarray | None, k: int, config: PrefilterConfig, params: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``k`` of the shard's candidates ``local`` (its ids; None: all of its chunks)."""
+    if local is None:  # the live set, and this shard has no deletions: all of it
+        local = np.arange(len(shard.ids), dtype=np.int64)
+    if local.size == 0:
+        return EMPTY_IDS, EMPTY_SCORES
+    ids, scores = shard.planner._dense_among(vector, local, k, config, params)
+    return shard.ids[ids], scores
+
+
+def shard_keyword_batch(shard: Shard, words: Sequence[list[str]], k: int, n_threads: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The shard's BM25 top ``k`` of each query (one native batch), as (collection ids, scores)."""
+    keyword = shard.planner.keyword
+    ids, scores, counts = keyword.search_terms_batch([keyword.ids_of_words(w) for w in words], k, n_threads)
+    return [(shard.ids[ids[q, : counts[q]]], scores[q, : counts[q]]) for q in range(len(words))]
 
 
 def to_local(global_ids: np.ndarray | None, shard_ids: np.ndarray) -> np.ndarray | None:

@@ -11,7 +11,16 @@ import asyncio
 
 import grpc
 
-from ..errors import BundleError, ConfigError, CorpusError, NotFoundError, QueryError, RetrievalError, StoreUnavailableError
+from ..errors import (
+    BundleError,
+    ConfigError,
+    CorpusError,
+    NotFoundError,
+    QueryError,
+    RetrievalError,
+    ShardUnavailableError,
+    StoreUnavailableError,
+)
 from ..generation.errors import (
     GenerationError,
     GenerationHTTPError,
@@ -36,7 +45,8 @@ _CODES: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (NoGenerator, Code.FAILED_PRECONDITION),
     (BatcherClosedError, Code.UNAVAILABLE),  # shutting down
     (BatcherError, Code.INTERNAL),  # the embedder broke its contract: a bug, not the request
-    (StoreUnavailableError, Code.UNAVAILABLE),  # the chunk store (PostgreSQL) cannot be reached: retry later
+    (StoreUnavailableError, Code.UNAVAILABLE),
+    (ShardUnavailableError, Code.UNAVAILABLE),  # a served shard has no live replica: retry later  # the chunk store (PostgreSQL) cannot be reached: retry later
     (NotFoundError, Code.NOT_FOUND),
     (QueryError, Code.INVALID_ARGUMENT),
     (ConfigError, Code.INVALID_ARGUMENT),

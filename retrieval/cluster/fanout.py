@@ -1,0 +1,103 @@
+"""The planner of a collection served on Ray Serve: each side fans out to the shard deployments.
+
+It is the collection's ``ShardedPlanner`` with the per-shard work sent through deployment
+handles: the requests to every shard go out at once, the answers merge exactly as in one process
+(``merge_top``), and the mode handlers (hybrid fusion, the prefilter's candidates) are the same.
+
+Faults: a request whose replica died (killed, its node gone) is sent again, and Serve's router
+picks a live replica, so with two or more replicas a shard loses no request. A shard with no
+live replica answers nothing; after ``timeout_s`` the search fails with ``ShardUnavailableError``
+naming the shard (gRPC UNAVAILABLE), never a partial result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..errors import ShardUnavailableError
+from ..search.planner import _Clock
+from ..search.sharded import ShardedPlanner, merge_top
+from ..search.prefilter import exact_topk
+from .replica import LIVE
+
+RETRY_PAUSE_S = 0.05
+
+
+def call_with_retries(response: Any, resend: Callable[[], Any], what: str, timeout_s: float) -> Any:
+    """The result of a deployment ``response``, resent (``resend()``) while its replica died,
+    within ``timeout_s`` in all."""
+    from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return response.result(timeout_s=max(left, 0.001))
+        except TimeoutError:
+            raise ShardUnavailableError(f"{what} has no live replica (no answer within {timeout_s:g} s); "
+                                        "Ray Serve is restoring it: retry") from None
+        except (ActorDiedError, ActorUnavailableError, RayActorError):
+            if time.monotonic() >= deadline:
+                raise ShardUnavailableError(f"{what} has no live replica (its replicas died); Ray Serve is restoring it: retry") from None
+            time.sleep(RETRY_PAUSE_S)
+            response = resend()
+
+
+class RemoteShardedPlanner(ShardedPlanner):
+    """``planner``'s collection (opened here: vectors for exact scoring, the analyzer, the
+    config), its shards searched through ``handles`` (one per shard, in shard order)."""
+
+    def __init__(self, planner: ShardedPlanner, handles: Sequence[Any], names: Sequence[str], timeout_s: float) -> None:
+        super().__init__(planner.shards, planner.analyzer, planner.dense, planner.config, None,
+                         planner._live, planner._excluded, 0)
+        self.handles = tuple(handles)
+        self.names = tuple(names)
+        self.timeout_s = timeout_s
+
+    def _wire(self, ids: np.ndarray | None, own: np.ndarray | None) -> Any:
+        """What crosses to a replica for a collection id set: ``LIVE`` for the collection's own."""
+        if ids is not None and ids is own:
+            return LIVE
+        return ids
+
+    def _fan_out(self, method: str, *args: Any) -> list[Any]:
+        calls = [lambda h=h: getattr(h, method).remote(*args) for h in self.handles]
+        responses = [call() for call in calls]
+        return [call_with_retries(r, call, f"shard {name}", self.timeout_s)
+                for r, call, name in zip(responses, calls, self.names)]
+
+    def _keyword(self, query: str, n: int, clock: _Clock, allowed: np.ndarray | None = None,
+                 excluded: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        words = self.analyzer.words(query)
+        clock.lap("analyze")
+        result = merge_top(self._fan_out("keyword", words, n, self._wire(allowed, self._live),
+                                         self._wire(excluded, self._excluded)), n)
+        clock.lap("bm25")
+        return result
+
+    def _dense(self, vector: np.ndarray, n: int, params: dict[str, Any], clock: _Clock, allowed: np.ndarray | None = None,
+               prefilter: Any = None, excluded: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        if allowed is not None:
+            result = self._dense_among(vector, allowed, n, prefilter or self.config.prefilter, params)
+        else:
+            result = merge_top(self._fan_out("dense", vector, n, params, self._wire(excluded, self._excluded)), n)
+        clock.lap("dense")
+        return result
+
+    def _dense_among(self, vector: np.ndarray, candidates: np.ndarray, k: int, config: Any,
+                     params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        assert self.dense is not None
+        cands = np.unique(np.asarray(candidates, dtype=np.int64))
+        if cands.size <= config.exact_max:  # few: scored here over the collection's rows
+            return exact_topk(self.dense.vectors, cands, vector, k)
+        per_shard = dataclasses.replace(config, exact_max=0)
+        wire = LIVE if candidates is self._live else cands
+        return merge_top(self._fan_out("dense_among", vector, wire, k, per_shard, params), k)
+
+    def keyword_batch(self, words: Sequence[list[str]], k: int, n_threads: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+        per_shard = self._fan_out("keyword_batch", list(words), k, n_threads)
+        return [merge_top([lists[q] for lists in per_shard], k) for q in range(len(words))]
