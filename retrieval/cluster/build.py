@@ -55,12 +55,13 @@ def build_on_ray(
     from .partitions import PART_BYTES, plan_parts
 
     n = check_shard_count(shards)
+    final = Path(path).resolve()
+    _check_output(final)  # here first: a path no one can write fails before the cluster is asked
     ray = connect(address)
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     started = time.perf_counter()
     parts = plan_parts(corpus, max_parts=4 * cpus, part_bytes=part_bytes or PART_BYTES)
     stages: dict[str, float] = {"plan_s": time.perf_counter() - started}
-    final = Path(path).resolve()
     with directory.writing(final, overwrite=overwrite, manifest_name=MANIFEST) as tmp:
         check_writable(ray, tmp)
         t0 = time.perf_counter()
@@ -78,6 +79,15 @@ def build_on_ray(
         write_collection(tmp, documents, ids, describe(corpus), sync_section(corpus))
         stages["commit_s"] = time.perf_counter() - t0
     return stages
+
+
+def _check_output(final: Path) -> None:
+    from ..errors import ConfigError
+
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the output {final}: {exc.strerror or exc} ({exc.filename or final.parent})") from None
 
 
 def check_writable(ray: Any, directory: Path) -> None:
