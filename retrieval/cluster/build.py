@@ -51,7 +51,7 @@ def build_on_ray(
     from ..collection.build import write_collection
     from ..collection.layout import MANIFEST
     from ..collection.routing import check_shard_count
-    from ..ingest.corpus import describe, sync_section
+    from ..ingest.corpus import describe
     from .partitions import PART_BYTES, plan_parts
 
     n = check_shard_count(shards)
@@ -60,7 +60,7 @@ def build_on_ray(
     ray = connect(address)
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     started = time.perf_counter()
-    parts = plan_parts(corpus, max_parts=4 * cpus, part_bytes=part_bytes or PART_BYTES)
+    parts, sync = plan_parts(corpus, max_parts=4 * cpus, part_bytes=part_bytes or PART_BYTES)
     stages: dict[str, float] = {"plan_s": time.perf_counter() - started}
     with directory.writing(final, overwrite=overwrite, manifest_name=MANIFEST) as tmp:
         check_writable(ray, tmp)
@@ -76,7 +76,7 @@ def build_on_ray(
         if total == 0:
             raise CorpusError(f"corpus {describe(corpus)} has no documents with text to index")
         _remove_strays(tmp, n)
-        write_collection(tmp, documents, ids, describe(corpus), sync_section(corpus))
+        write_collection(tmp, documents, ids, describe(corpus), sync)
         stages["commit_s"] = time.perf_counter() - t0
     return stages
 

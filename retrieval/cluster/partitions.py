@@ -3,7 +3,8 @@
     JSONL (and a BEIR directory's corpus.jsonl)   byte ranges cut at line starts; each part knows
                                                   its first line's number (errors name the line)
     Parquet                                       runs of row groups; each part knows its first row
-    anything else (Documents, "demo", a query)    read here, shipped in blocks of documents
+    a PostgreSQL query                            id ranges (``postgres_parts``), in id order
+    anything else (Documents, "demo")             read here, shipped in blocks of documents
 
 A part is a plain dict (a Ray Data row); ``read_part`` yields its documents. Concatenated in part
 order, the parts' documents are the corpus's, in the order the in-process build reads them.
@@ -21,16 +22,24 @@ PART_BYTES = 4 << 20  # a JSONL part's size at least (a task per few MB amortize
 DOCS_PER_BLOCK = 2048  # documents per shipped block
 
 
-def plan_parts(corpus: Any, max_parts: int, part_bytes: int = PART_BYTES) -> list[dict[str, Any]]:
-    """The parts of ``corpus`` (a path, ``"demo"`` or Documents), at most ``max_parts`` for files."""
+def plan_parts(corpus: Any, max_parts: int, part_bytes: int = PART_BYTES) -> tuple[list[dict[str, Any]], Any]:
+    """The parts of ``corpus`` (a path, a ``PostgresCorpus``, ``"demo"`` or Documents; at most
+    ``max_parts`` for files and queries) and its manifest ``sync`` section."""
+    from ..ingest.corpus import sync_section
+    from ..ingest.postgres_reader import PostgresCorpus
     from ..ingest.readers import corpus_file
 
+    if isinstance(corpus, PostgresCorpus):
+        from .postgres_parts import postgres_parts
+
+        return postgres_parts(corpus, max_parts)
     if isinstance(corpus, (str, Path)) and str(corpus) != "demo":
         path = corpus_file(corpus)
         if path.suffix.lower() == ".parquet":
-            return _parquet_parts(path, max_parts)
-        return _jsonl_parts(path, max_parts, part_bytes)
-    return list(_document_blocks(_documents(corpus)))
+            return _parquet_parts(path, max_parts), None
+        return _jsonl_parts(path, max_parts, part_bytes), None
+    parts = list(_document_blocks(_documents(corpus)))
+    return parts, sync_section(corpus)  # after reading: what the corpus recorded while read
 
 
 def read_part(part: dict[str, Any]) -> Iterator[Document]:
@@ -41,6 +50,10 @@ def read_part(part: dict[str, Any]) -> Iterator[Document]:
         return readers.read_jsonl_range(Path(part["path"]), part["start"], part["end"], part["first_line"])
     if kind == "parquet":
         return readers.read_parquet_row_groups(Path(part["path"]), list(part["groups"]), part["first_row"])
+    if kind == "postgres":
+        from .postgres_parts import read_postgres_part
+
+        return read_postgres_part(part)
     return iter(pickle.loads(part["payload"]))
 
 

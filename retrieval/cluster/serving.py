@@ -8,8 +8,8 @@
                  collection's view whose planner fans out through the deployments' handles and
                  merges as one process does (``fanout``)
 
-Run more ingress processes (on any node, against the same deployments) behind a load balancer
-for more front capacity. The served collection version is pinned: redeploy to serve a newer one.
+Each ingress process deploys its own applications and deletes them when it stops. The served
+collection version is pinned: restart to serve a newer one.
 Before deploying, every node is checked for the shard directories (a collection on a path some
 worker lacks fails with one line naming the shard and the node).
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,9 @@ class ServedCollection:
         self.serve = serve
         self.manifest = read_collection_manifest(self.root, verify=False)
         self.names = [e.name for e in self.manifest.shards if not e.empty]
-        self.prefix = f"retrieval-{self.manifest.digest[:10]}"
+        # Each ingress owns its deployments (deleted when it stops): two serving the same
+        # collection on one cluster never share, or delete, each other's.
+        self.prefix = f"retrieval-{self.manifest.digest[:8]}-{uuid.uuid4().hex[:6]}"
         self.apps: list[str] = []
         check_shards_on_every_node(self.ray, self.root, self.manifest.digest, self.names)
         try:

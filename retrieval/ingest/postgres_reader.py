@@ -87,7 +87,7 @@ class PostgresCorpus:
                     statement = await conn.prepare(self.sql)
                 except asyncpg.PostgresError as exc:
                     raise CorpusError(f"SQL error in --sql query: {_one_line(exc)}") from None
-                self._check_columns([a.name for a in statement.get_attributes()])
+                self.check_columns([a.name for a in statement.get_attributes()])
                 cursor = await statement.cursor(*self.params)
                 while True:
                     batch = await cursor.fetch(self.batch_rows)
@@ -108,7 +108,7 @@ class PostgresCorpus:
         finally:
             await conn.close(timeout=self.timeouts.connect)
 
-    def _check_columns(self, names: list[str]) -> None:
+    def check_columns(self, names: list[str]) -> None:
         self._id_column = next((c for c in _ID_COLUMNS if c in names), None)
         shown = ", ".join(names) or "none"
         if self._id_column is None:

@@ -60,3 +60,6 @@ def ray_cluster() -> Iterator[LocalCluster]:
         yield cluster
     finally:
         cluster.shutdown()
+
+
+from tests.stores.conftest import pg_cluster, pg_dsn  # noqa: E402,F401 - the PostgreSQL corpus test's server

@@ -180,3 +180,25 @@ def test_an_output_path_that_cannot_be_written_is_one_line(corpora, tmp_path) ->
 def test_ray_needs_shards(corpora, tmp_path) -> None:
     result = _cli("index", str(corpora["dense"]), "--out", str(tmp_path / "x"), "--ray")
     assert result.returncode != 0 and "--ray builds a sharded collection: add --shards N" in result.stderr
+
+
+@pytest.mark.postgres
+def test_a_postgres_query_in_id_ranges_equals_the_in_process_build(ray_cluster, pg_cluster, pg_dsn, scifact_dir,
+                                                                   queries, tmp_path) -> None:
+    from retrieval.ingest.postgres_reader import PostgresCorpus
+
+    docs = list(read_corpus(scifact_dir / "corpus.jsonl"))[:300]
+    rows = ", ".join(
+        "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in (d.id, d.title, d.text)) + f", {i % 5}, "
+        f"TIMESTAMPTZ '2026-01-01' + {i} * INTERVAL '1 minute')"
+        for i, d in enumerate(docs)
+    )
+    pg_cluster.execute("CREATE TABLE ray_corpus (id text PRIMARY KEY, title text, text text, grp int, updated_at timestamptz)",
+                       f"INSERT INTO ray_corpus VALUES {rows}")
+    sql = "SELECT id, title, text, grp, updated_at FROM ray_corpus ORDER BY id"
+    expected, out = tmp_path / "in-process", tmp_path / "on-ray"
+    Engine.build(PostgresCorpus(pg_dsn, sql), expected, IndexConfig(dense=False), shards=SHARDS).close()
+    build_on_ray(PostgresCorpus(pg_dsn, sql), out, IndexConfig(dense=False), SHARDS, address=ray_cluster.address)
+    assert_same_collection(expected, out, queries)
+    assert read_collection_manifest(out).sync == read_collection_manifest(expected).sync
+    assert read_collection_manifest(out).sync["watermark"].startswith("2026-01-01T04:59")
