@@ -20,6 +20,7 @@ from retrieval.cluster.serving import Deployment, ServedCollection
 from retrieval.errors import BundleError
 from retrieval.search.modes import mode_names
 from retrieval.service.protos import retrieval_pb2 as pb
+from retrieval.service.protos import retrieval_pb2_grpc as pb_grpc
 from tests.service.conftest import DOCS, QUERIES, generator  # noqa: F401 - the generator fixture
 from tests.service.harness import ServerThread
 from tests.service.test_metrics import samples
@@ -215,3 +216,54 @@ def test_serve_ray_needs_a_collection() -> None:
     result = subprocess.run([sys.executable, "-m", "retrieval.cli", "serve", "/nonexistent-bundle", "--ray"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "--ray serves a sharded collection" in result.stderr
+
+
+def test_the_command_serves_on_ray_with_autoscaling_and_cleans_up(ray_cluster: LocalCluster, collection: Path) -> None:
+    """`retrieval serve DIR --ray ADDRESS --replicas auto`: SERVING, the same answers, metrics,
+    autoscaled shard deployments; SIGTERM drains, exits 0 and deletes its applications."""
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from ray import serve
+
+    from tests.service.harness import free_port
+
+    port, metrics_port = free_port(), free_port()
+    command = [sys.executable, "-m", "retrieval.cli", "serve", str(collection), "--ray", ray_cluster.address,
+               "--replicas", "auto", "--replica-cpus", "0.1", "--port", str(port), "--metrics-port", str(metrics_port),
+               "--generator", "none"]
+    before = set(serve.status().applications)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+            health = health_pb2_grpc.HealthStub(channel)
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    if health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status == health_pb2.HealthCheckResponse.SERVING:
+                        break
+                except grpc.RpcError:
+                    pass
+                assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.poll() is not None else "no SERVING"
+                time.sleep(0.2)
+            stub = pb_grpc.RetrievalStub(channel)
+            assert stub.Search(pb.SearchRequest(query="parse json", k=1, mode="hybrid"), timeout=TIMEOUT).hits[0].chunk_id == "json#0"
+            ours = set(serve.status().applications) - before
+            assert len(ours) == SHARDS + 1  # a shard application each, and the query embedder
+            for name in ours:
+                deployment = next(iter(serve.status().applications[name].deployments.values()))
+                assert deployment.status in ("HEALTHY", "UPSCALING", "DOWNSCALING")
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as page:
+                assert 'retrieval_requests_total{code="OK",method="Search"} 1.0' in page.read().decode()
+            process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert not (set(serve.status().applications) - before)
