@@ -160,7 +160,8 @@ def _run_on_ray(args: argparse.Namespace, config: Any) -> int:
         raise ConfigError(f"--ray serves a sharded collection; {args.bundle} is not one (retrieval index --shards N)")
     deployment = Deployment(replicas=args.replicas, target_ongoing_requests=args.target_ongoing_requests,
                             max_replicas=args.max_replicas, replica_cpus=args.replica_cpus, timeout_s=args.shard_timeout,
-                            embed_max_batch=config.embed_max_batch, embed_max_wait_ms=config.embed_max_wait_ms)
+                            embed_max_batch=config.embed_max_batch, embed_max_wait_ms=config.embed_max_wait_ms,
+                            embed_threads=args.embed_threads or 0)
     served = ServedCollection(Path(args.bundle), args.ray or None, deployment)
     try:
         with served.engine() as engine:

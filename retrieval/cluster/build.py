@@ -32,6 +32,7 @@ from .connect import ClusterError, connect
 
 # Columns of the rows between the stages (one row per document, ``seq`` -1, then its chunks).
 KEY = ("part", "pos", "seq")
+EMBED_BLOCK_ROWS = 256  # rows an embedding actor takes at a time (documents' rows included)
 
 
 def build_on_ray(
@@ -128,12 +129,17 @@ def _run_pipeline(ray: Any, parts: list[dict[str, Any]], tmp: Path, config: Any,
                             fn_kwargs={"config_json": config_json, "shards": shards})
     if config.dense:
         gpus = int(ray.cluster_resources().get("GPU", 0))
-        threads = config.embedding.threads or 1  # one model thread per actor, an actor per CPU: no oversubscription
+        threads = config.embedding.threads or 1  # one model thread per actor, an actor per CPU
         actors = embed_actors or (gpus if gpus else max(1, cpus // threads))
-        rows = rows.map_batches(EmbedRows, batch_format="pyarrow", batch_size=256,
+        # The actors reserve no logical CPU: the chunking tasks and the shuffle, which run while
+        # they do, must always find room (reserving every CPU for actors deadlocks the shuffle).
+        # Their count bounds what they use.
+        # Blocks of a few hundred rows: every actor gets work however few parts the corpus has.
+        rows = rows.repartition(target_num_rows_per_block=EMBED_BLOCK_ROWS)
+        rows = rows.map_batches(EmbedRows, batch_format="pyarrow", batch_size=EMBED_BLOCK_ROWS,
                                 fn_constructor_kwargs={"config_json": config_json, "threads": threads},
                                 compute=ray.data.ActorPoolStrategy(size=actors),
-                                num_cpus=0 if gpus else threads, num_gpus=1 if gpus else 0)
+                                num_cpus=0, num_gpus=1 if gpus else 0)
     summaries = rows.groupby("shard", num_partitions=shards).map_groups(
         write_shard, batch_format="pyarrow",
         fn_kwargs={"root": str(tmp), "config_json": config_json, "source": source},

@@ -34,6 +34,10 @@ def embedding_deployment(serve: Any, max_batch: int, max_wait_s: float) -> Any:
         async def __call__(self, text: str) -> np.ndarray:
             return await self.embed(text)
 
+        async def embed_many(self, texts: list[str]) -> np.ndarray:
+            """A batch the caller already gathered (the service's micro-batcher): one model call."""
+            return await asyncio.to_thread(self.embedder.embed, list(texts))
+
     return QueryEmbedding
 
 
@@ -54,9 +58,11 @@ class RemoteQueryEmbedder:
         return self.embed_queries([text])[0]
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """One call for the batch (a single text joins the deployment's dynamic batches)."""
         from .fanout import call_with_retries
 
-        responses = [self._handle.remote(t) for t in texts]
-        vectors = [call_with_retries(r, lambda t=t: self._handle.remote(t), "the query embedder", self._timeout_s)
-                   for r, t in zip(responses, texts)]
-        return np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 0), dtype=np.float32)
+        if len(texts) == 1:
+            send = lambda: self._handle.remote(texts[0])  # noqa: E731
+            return np.asarray(call_with_retries(send(), send, "the query embedder", self._timeout_s), dtype=np.float32)[None, :]
+        send = lambda: self._handle.embed_many.remote(list(texts))  # noqa: E731
+        return np.asarray(call_with_retries(send(), send, "the query embedder", self._timeout_s), dtype=np.float32)

@@ -20,8 +20,10 @@ import numpy as np
 
 from ..errors import ShardUnavailableError
 from ..search.planner import _Clock
+from ..search.fusion import fuse
 from ..search.sharded import ShardedPlanner, merge_top
 from ..search.prefilter import exact_topk
+from .batching import CallBatcher
 from .replica import LIVE
 
 RETRY_PAUSE_S = 0.05
@@ -57,6 +59,7 @@ class RemoteShardedPlanner(ShardedPlanner):
         self.handles = tuple(handles)
         self.names = tuple(names)
         self.timeout_s = timeout_s
+        self._batcher = CallBatcher(self._send_many)
 
     def _wire(self, ids: np.ndarray | None, own: np.ndarray | None) -> Any:
         """What crosses to a replica for a collection id set: ``LIVE`` for the collection's own."""
@@ -65,10 +68,16 @@ class RemoteShardedPlanner(ShardedPlanner):
         return ids
 
     def _fan_out(self, method: str, *args: Any) -> list[Any]:
-        calls = [lambda h=h: getattr(h, method).remote(*args) for h in self.handles]
-        responses = [call() for call in calls]
-        return [call_with_retries(r, call, f"shard {name}", self.timeout_s)
-                for r, call, name in zip(responses, calls, self.names)]
+        """``method(*args)`` on every shard (its answers in shard order), in a call shared with
+        the searches running at the same time (``batching``)."""
+        return self._batcher.submit((method, args))
+
+    def _send_many(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> list[list[Any]]:
+        sends = [lambda h=h: h.many.remote(list(calls)) for h in self.handles]
+        responses = [send() for send in sends]
+        per_shard = [call_with_retries(r, send, f"shard {name}", self.timeout_s)
+                     for r, send, name in zip(responses, sends, self.names)]
+        return [[answers[i] for answers in per_shard] for i in range(len(calls))]
 
     def _keyword(self, query: str, n: int, clock: _Clock, allowed: np.ndarray | None = None,
                  excluded: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -97,6 +106,23 @@ class RemoteShardedPlanner(ShardedPlanner):
         per_shard = dataclasses.replace(config, exact_max=0)
         wire = LIVE if candidates is self._live else cands
         return merge_top(self._fan_out("dense_among", vector, wire, k, per_shard, params), k)
+
+    def _run_hybrid(self, run: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Unfiltered hybrid: both sides from each shard in one call (half the round trips);
+        merged and fused as ``Planner._run_hybrid`` does. Filtered: the two sides separately."""
+        if run.allowed is not None:
+            return super()._run_hybrid(run)
+        n = max(run.k, run.fusion.candidates)
+        words = self.analyzer.words(run.query)
+        run.clock.lap("analyze")
+        vector = self._embed(run.query, run.clock, run.given)
+        sides = self._fan_out("hybrid_sides", words, n, vector, run.vector_params, self._wire(run.excluded, self._excluded))
+        keyword = merge_top([s[0] for s in sides], n)
+        dense = merge_top([s[1] for s in sides], n)
+        run.clock.lap("shards")
+        result = fuse(keyword, dense, run.k, run.fusion)
+        run.clock.lap("fuse")
+        return result
 
     def keyword_batch(self, words: Sequence[list[str]], k: int, n_threads: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
         per_shard = self._fan_out("keyword_batch", list(words), k, n_threads)

@@ -76,6 +76,11 @@ class ShardReplica:
     def __init__(self, root: str, digest: str, name: str) -> None:
         self.name = name
         self.shard = open_served_shard(Path(root), digest, name)
+        if self.shard.planner.dense is not None:
+            from ..vector import set_num_threads
+
+            # One query per call: nested OpenMP teams across replicas only fight for the cores.
+            set_num_threads(1)
 
     def _local(self, ids: Any, own: np.ndarray | None) -> np.ndarray | None:
         from ..search.sharded import to_local
@@ -99,10 +104,19 @@ class ShardReplica:
 
         return shard_dense_among(self.shard, vector, self._local(candidates, self.shard.live), k, config, params)
 
+    def hybrid_sides(self, words: list[str], n: int, vector: np.ndarray, params: dict[str, Any],
+                     excluded: Any) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """Both sides of an unfiltered hybrid search in one call: the keyword top ``n``, the dense top ``n``."""
+        return self.keyword(words, n, None, excluded), self.dense(vector, n, params, excluded)
+
     def keyword_batch(self, words: list[list[str]], k: int, n_threads: int) -> list[tuple[np.ndarray, np.ndarray]]:
         from ..search.sharded import shard_keyword_batch
 
         return shard_keyword_batch(self.shard, words, k, n_threads)
+
+    def many(self, calls: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        """Several searches' sides in one call (``batching``): ``(method, args)`` each, in order."""
+        return [getattr(self, method)(*args) for method, args in calls]
 
     def ping(self) -> str:
         return self.name

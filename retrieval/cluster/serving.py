@@ -39,6 +39,7 @@ class Deployment:
     timeout_s: float = 10.0  # a shard with no answer this long is UNAVAILABLE
     embed_max_batch: int = 32
     embed_max_wait_ms: float = 2.0
+    embed_threads: int = 0  # onnxruntime threads of an embedding replica (0: every core of its node)
 
 
 class ServedCollection:
@@ -91,7 +92,7 @@ class ServedCollection:
         if self.manifest.embedder is not None:
             embedding = json.dumps(dataclasses.asdict(self.manifest.index_config.embedding))
             cls = embedding_deployment(serve, d.embed_max_batch, d.embed_max_wait_ms / 1000)
-            apps[self.app_name("embedder")] = serve.deployment(cls, name="embedder", **options).bind(embedding, 1)
+            apps[self.app_name("embedder")] = serve.deployment(cls, name="embedder", **options).bind(embedding, d.embed_threads)
         self.apps = list(apps)
         try:  # every application at once: the replicas start in parallel
             serve.run_many([RunTarget(app, name=name, route_prefix=None) for name, app in apps.items()])
@@ -122,6 +123,10 @@ class ServedCollection:
             dense = DenseSide(RemoteQueryEmbedder(dense.embedder, embed, self.deployment.timeout_s), dense.index, dense.vectors)
             planner = _with_dense(planner, dense)
         remote = RemoteShardedPlanner(planner, shard_handles, self.names, self.deployment.timeout_s)
+        if dense is not None:
+            from ..vector import set_num_threads
+
+            set_num_threads(1)  # as Engine.open does: exact scoring here is one query per call
         return Engine(self.root, dataclasses.replace(view, planner=remote))
 
     def close(self) -> None:

@@ -26,8 +26,8 @@ from retrieval.collection.opening import read_collection_manifest
 from retrieval.errors import CorpusError
 from retrieval.ingest import read_corpus, read_queries
 
-KEYWORD_DOCS = 900
-DENSE_DOCS = 40
+KEYWORD_DOCS = 400
+DENSE_DOCS = 20
 SHARDS = 3
 
 
@@ -48,7 +48,7 @@ def corpora(scifact_dir: Path, tmp_path_factory) -> dict[str, Path]:
     table = pa.table({"_id": [d.id for d in docs[:KEYWORD_DOCS]], "title": [d.title for d in docs[:KEYWORD_DOCS]],
                       "text": [d.text for d in docs[:KEYWORD_DOCS]], "n": list(range(KEYWORD_DOCS))})
     parquet = root / "keyword.parquet"
-    pq.write_table(table, parquet, row_group_size=100)
+    pq.write_table(table, parquet, row_group_size=50)
     dense = _write_jsonl(docs[:DENSE_DOCS], root / "dense.jsonl")
     return {"keyword": keyword, "parquet": parquet, "dense": dense}
 
@@ -117,7 +117,7 @@ def in_process_keyword(corpora, tmp_path_factory) -> Path:
 def test_jsonl_in_byte_ranges_equals_the_in_process_build(ray_cluster, corpora, in_process_keyword, queries, tmp_path) -> None:
     out = tmp_path / "on-ray"
     build_on_ray(corpora["keyword"], out, IndexConfig(dense=False), SHARDS, address=ray_cluster.address,
-                 part_bytes=64 * 1024)  # several parts: their order must not matter
+                 part_bytes=32 * 1024)  # several parts: their order must not matter
     assert_same_collection(in_process_keyword, out, queries)
 
 

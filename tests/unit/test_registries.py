@@ -105,6 +105,7 @@ def test_every_registered_kind_is_the_class_its_name_says():
 
 def test_the_planner_has_a_handler_for_every_mode_and_no_other():
     assert list(MODE_HANDLERS) == list(search_modes.mode_names())
+    assert all(callable(getattr(Planner, name, None)) for name in MODE_HANDLERS.values())
 
 
 def test_service_validation_reads_the_mode_registry(monkeypatch):
