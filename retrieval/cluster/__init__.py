@@ -7,9 +7,9 @@
                  an actor pool, write each shard from a worker), committed as one collection
     replica      a shard's Serve deployment: the shard's side of every search
     embedder     the query-embedding Serve deployment (``serve.batch``)
-    fanout       the planner whose shards are deployments: fan out through handles, merge as
-                 one collection does, retry a dead replica, UNAVAILABLE naming a shard with none
-    serving      ``retrieval serve --ray``: deploy, then the gRPC service over the fanned-out view
+    serving      ``retrieval serve --ray``: deploy, then the gRPC service over a view whose
+                 planner is ``retrieval.search.remote``'s (fan out through handles, merge as one
+                 collection does, retry a dead replica, UNAVAILABLE naming a shard with none)
 
 Nothing here is imported unless ``--ray`` is asked for; single-machine users never need Ray.
 """

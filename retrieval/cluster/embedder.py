@@ -59,7 +59,7 @@ class RemoteQueryEmbedder:
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """One call for the batch (a single text joins the deployment's dynamic batches)."""
-        from .fanout import call_with_retries
+        from ..search.remote import call_with_retries
 
         if len(texts) == 1:
             send = lambda: self._handle.remote(texts[0])  # noqa: E731

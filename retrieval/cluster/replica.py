@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import BundleError
 
-LIVE = "live"
+from ..search.remote import LIVE
 
 
 def pinned_manifest(root: Path, digest: str) -> Any:
@@ -76,7 +76,7 @@ class ShardReplica:
     def __init__(self, root: str, digest: str, name: str) -> None:
         self.name = name
         self.shard = open_served_shard(Path(root), digest, name)
-        if self.shard.planner.dense is not None:
+        if "dense" in self.shard.planner.modes:
             from ..vector import set_num_threads
 
             # One query per call: nested OpenMP teams across replicas only fight for the cores.
@@ -115,7 +115,7 @@ class ShardReplica:
         return shard_keyword_batch(self.shard, words, k, n_threads)
 
     def many(self, calls: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
-        """Several searches' sides in one call (``batching``): ``(method, args)`` each, in order."""
+        """Several searches' sides in one call (``search.call_batcher``), in order."""
         return [getattr(self, method)(*args) for method, args in calls]
 
     def ping(self) -> str:

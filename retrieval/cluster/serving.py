@@ -111,22 +111,18 @@ class ServedCollection:
 
         from ..collection.opening import open_collection
         from ..engine import Engine
-        from ..search import DenseSide
+        from ..search.remote import RemoteShardedPlanner
         from .embedder import RemoteQueryEmbedder
-        from .fanout import RemoteShardedPlanner
 
         view = open_collection(self.root, verify=False, embedding_threads=1, manifest=self.manifest)
         shard_handles, embed = self.handles()
-        planner = view.planner
-        dense = planner.dense
-        if dense is not None:
-            dense = DenseSide(RemoteQueryEmbedder(dense.embedder, embed, self.deployment.timeout_s), dense.index, dense.vectors)
-            planner = _with_dense(planner, dense)
-        remote = RemoteShardedPlanner(planner, shard_handles, self.names, self.deployment.timeout_s)
-        if dense is not None:
+        embedder = None
+        if embed is not None:
+            embedder = RemoteQueryEmbedder(view.query_embedder, embed, self.deployment.timeout_s)
             from ..vector import set_num_threads
 
             set_num_threads(1)  # as Engine.open does: exact scoring here is one query per call
+        remote = RemoteShardedPlanner(view.planner, shard_handles, self.names, self.deployment.timeout_s, embedder)
         return Engine(self.root, dataclasses.replace(view, planner=remote))
 
     def close(self) -> None:
@@ -136,14 +132,6 @@ class ServedCollection:
             except Exception as exc:  # noqa: BLE001 - best effort at shutdown
                 LOG.warning("could not delete Serve application %s: %s", name, exc)
         self.apps = []
-
-
-def _with_dense(planner: Any, dense: Any) -> Any:
-    import copy
-
-    out = copy.copy(planner)
-    out.dense = dense
-    return out
 
 
 def check_shards_on_every_node(ray: Any, root: Path, digest: str, names: list[str]) -> None:

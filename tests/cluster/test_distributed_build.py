@@ -9,6 +9,7 @@ groups, so part order matters. Bad input fails with one line and leaves nothing 
 from __future__ import annotations
 
 import json
+import time
 import socket
 import subprocess
 import sys
@@ -202,3 +203,41 @@ def test_a_postgres_query_in_id_ranges_equals_the_in_process_build(ray_cluster, 
     assert_same_collection(expected, out, queries)
     assert read_collection_manifest(out).sync == read_collection_manifest(expected).sync
     assert read_collection_manifest(out).sync["watermark"].startswith("2026-01-01T04:59")
+
+
+def test_a_writer_killed_mid_write_is_retried_by_ray(ray_cluster, corpora, in_process_keyword, queries, tmp_path) -> None:
+    """SIGKILL the worker process writing a shard (found by its temporary directory, which
+    carries its pid): Ray runs the task again, and the collection is the same as ever."""
+    import os
+    import re
+    import signal
+    import threading
+
+    out = tmp_path / "on-ray"
+    killed: list[int] = []
+    done = threading.Event()
+
+    def killer() -> None:
+        while not done.is_set() and not killed:
+            for entry in tmp_path.glob(".on-ray.tmp-*/.shard-*.tmp-*"):
+                match = re.search(r"\.tmp-(\d+)-", entry.name)
+                if match:
+                    pid = int(match.group(1))
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+                    except ProcessLookupError:
+                        pass
+                    break
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    try:
+        build_on_ray(corpora["keyword"], out, IndexConfig(dense=False), SHARDS, address=ray_cluster.address)
+    finally:
+        done.set()
+        thread.join(5)
+    assert killed, "no shard writer was caught writing"
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+    assert_same_collection(in_process_keyword, out, queries)

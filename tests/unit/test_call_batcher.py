@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from retrieval.cluster.batching import CallBatcher
+from retrieval.search.call_batcher import CallBatcher
 
 
 def test_concurrent_calls_share_sends_and_get_their_own_results() -> None:

@@ -19,14 +19,15 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import ShardUnavailableError
-from ..search.planner import _Clock
-from ..search.fusion import fuse
-from ..search.sharded import ShardedPlanner, merge_top
-from ..search.prefilter import exact_topk
-from .batching import CallBatcher
-from .replica import LIVE
+from .planner import _Clock
+from .call_batcher import CallBatcher
+from .fusion import fuse
+from .planner import DenseSide
+from .prefilter import exact_topk
+from .sharded import ShardedPlanner, merge_top
 
 RETRY_PAUSE_S = 0.05
+LIVE = "live"  # on the wire: the collection's own live set (or tombstones); each shard uses its own
 
 
 def call_with_retries(response: Any, resend: Callable[[], Any], what: str, timeout_s: float) -> Any:
@@ -51,10 +52,15 @@ def call_with_retries(response: Any, resend: Callable[[], Any], what: str, timeo
 
 class RemoteShardedPlanner(ShardedPlanner):
     """``planner``'s collection (opened here: vectors for exact scoring, the analyzer, the
-    config), its shards searched through ``handles`` (one per shard, in shard order)."""
+    config), its shards searched through ``handles`` (one per shard, in shard order), its
+    queries embedded by ``query_embedder`` (None: the collection's own)."""
 
-    def __init__(self, planner: ShardedPlanner, handles: Sequence[Any], names: Sequence[str], timeout_s: float) -> None:
-        super().__init__(planner.shards, planner.analyzer, planner.dense, planner.config, None,
+    def __init__(self, planner: ShardedPlanner, handles: Sequence[Any], names: Sequence[str], timeout_s: float,
+                 query_embedder: Any = None) -> None:
+        dense = planner.dense
+        if dense is not None and query_embedder is not None:
+            dense = DenseSide(query_embedder, dense.index, dense.vectors)
+        super().__init__(planner.shards, planner.analyzer, dense, planner.config, None,
                          planner._live, planner._excluded, 0)
         self.handles = tuple(handles)
         self.names = tuple(names)
@@ -69,7 +75,7 @@ class RemoteShardedPlanner(ShardedPlanner):
 
     def _fan_out(self, method: str, *args: Any) -> list[Any]:
         """``method(*args)`` on every shard (its answers in shard order), in a call shared with
-        the searches running at the same time (``batching``)."""
+        the searches running at the same time (``call_batcher``)."""
         return self._batcher.submit((method, args))
 
     def _send_many(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> list[list[Any]]:
