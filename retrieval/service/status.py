@@ -11,16 +11,8 @@ import asyncio
 
 import grpc
 
-from ..errors import (
-    BundleError,
-    ConfigError,
-    CorpusError,
-    NotFoundError,
-    QueryError,
-    RetrievalError,
-    ShardUnavailableError,
-    StoreUnavailableError,
-)
+from ..errors import BundleError, ConfigError, CorpusError, NotFoundError, QueryError, RetrievalError
+from ..errors import ShardUnavailableError, StoreUnavailableError
 from ..generation.errors import (
     GenerationError,
     GenerationHTTPError,
