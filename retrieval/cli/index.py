@@ -35,7 +35,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="with --shards: build on a Ray cluster (Ray Data; HOST:PORT of its head, ray://..., or "
                         "auto; alone: a local one). --out must be a path every worker shares")
     p.add_argument("--embed-actors", type=int, metavar="N",
-                   help="with --ray: embedding actors (default: one per GPU, else one per CPU)")
+                   help="with --ray: embedding actors (default: one per CPU of the cluster)")
     p.add_argument("--json", action="store_true")
     return p
 

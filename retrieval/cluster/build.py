@@ -3,8 +3,8 @@
     parts    the corpus split where it lies (``partitions``): each worker reads its own part
     chunk    tasks: every document becomes a document row and its chunk rows, tagged with its
              shard (``routing``) and its place in the corpus (part, position, chunk ordinal)
-    embed    an actor pool, one model per actor (``map_batches``; GPU actors when the cluster
-             has GPUs): each chunk's vector and its sentences' rows
+    embed    an actor pool, one model per actor (``map_batches``): each chunk's vector and its
+             sentences' rows (CPU actors: the ONNX embedder runs on onnxruntime's CPU provider)
     write    one task per shard (``groupby(shard).map_groups``): the rows in corpus order into
              a ``BundleBuild`` at DIR's temporary path (a filesystem every worker shares)
     commit   here: the shards' chunks numbered in corpus order across all shards, their BM25
@@ -128,9 +128,10 @@ def _run_pipeline(ray: Any, parts: list[dict[str, Any]], tmp: Path, config: Any,
     rows = rows.map_batches(chunk_parts, batch_size=1, batch_format="pyarrow",
                             fn_kwargs={"config_json": config_json, "shards": shards})
     if config.dense:
-        gpus = int(ray.cluster_resources().get("GPU", 0))
+        # CPU actors only: the ONNX embedder runs onnxruntime's CPU provider (a GPU actor would
+        # hold a GPU and embed on the CPU; GPU embedding comes with a CUDA embedder).
         threads = config.embedding.threads or 1  # one model thread per actor, an actor per CPU
-        actors = embed_actors or (gpus if gpus else max(1, cpus // threads))
+        actors = embed_actors or max(1, cpus // threads)
         # The actors reserve no logical CPU: the chunking tasks and the shuffle, which run while
         # they do, must always find room (reserving every CPU for actors deadlocks the shuffle).
         # Their count bounds what they use.
@@ -139,7 +140,7 @@ def _run_pipeline(ray: Any, parts: list[dict[str, Any]], tmp: Path, config: Any,
         rows = rows.map_batches(EmbedRows, batch_format="pyarrow", batch_size=EMBED_BLOCK_ROWS,
                                 fn_constructor_kwargs={"config_json": config_json, "threads": threads},
                                 compute=ray.data.ActorPoolStrategy(size=actors),
-                                num_cpus=0, num_gpus=1 if gpus else 0)
+                                num_cpus=0)
     summaries = rows.groupby("shard", num_partitions=shards).map_groups(
         write_shard, batch_format="pyarrow",
         fn_kwargs={"root": str(tmp), "config_json": config_json, "source": source},
