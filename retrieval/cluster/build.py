@@ -49,6 +49,7 @@ def build_on_ray(
     """Build the collection at ``path`` on the Ray cluster at ``address`` (None: a local one).
     Returns the stage timings (seconds)."""
     from ..bundle import directory
+    from ..bundle.build import check_indexed
     from ..collection.build import write_collection
     from ..collection.layout import MANIFEST
     from ..collection.routing import check_shard_count
@@ -73,10 +74,8 @@ def build_on_ray(
         for row in written:
             documents[row["shard"]] = row["documents"]
         ids = _collection_ids(written, n)
-        total = sum(len(i) for i in ids)
-        if total == 0:
-            raise CorpusError(f"corpus {describe(corpus)} has no documents with text to index")
-        _remove_strays(tmp, n)
+        check_indexed(sum(len(i) for i in ids), sum(row["terms"] for row in written), describe(corpus), config.analyzer)
+        _remove_strays(tmp)
         write_collection(tmp, documents, ids, describe(corpus), sync)
         stages["commit_s"] = time.perf_counter() - t0
     return stages
@@ -307,10 +306,11 @@ def write_shard(group: Any, root: str, config_json: str, source: str) -> Any:
                                  np.frombuffer(rows["sentence_vectors"][i], dtype=np.float16).reshape(-1, vector.shape[0]))
             target.add_chunk(_chunk_of(rows, i), vector, sentences)
             keys.append(i)
+        terms = target.terms  # distinct terms analyzed (the commit checks the corpus has some)
         target.finish({"source": source, "sync": None}, {}, started)
     key_columns = {k: np.asarray(rows[k], dtype=np.int64)[keys] for k in KEY}
     return pa.table({
-        "shard": [shard], "documents": [target.documents], "chunks": [len(keys)],
+        "shard": [shard], "documents": [target.documents], "chunks": [len(keys)], "terms": [terms],
         **{k: [v.tobytes()] for k, v in key_columns.items()},
     })
 
@@ -337,7 +337,7 @@ def _collection_ids(written: list[dict[str, Any]], shards: int) -> list[np.ndarr
     return out
 
 
-def _remove_strays(tmp: Path, shards: int) -> None:
+def _remove_strays(tmp: Path) -> None:
     """Temporary directories of shard writers that died (Ray retried them) go before the commit."""
     import shutil
 

@@ -144,6 +144,14 @@ def test_a_duplicate_id_fails_the_build_and_leaves_nothing(ray_cluster, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dup.jsonl"]
 
 
+def test_a_corpus_without_text_is_refused_as_in_process(ray_cluster, tmp_path) -> None:
+    corpus = tmp_path / "empty.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": i, "text": ""}) + "\n" for i in ["a", "b"]))
+    with pytest.raises(CorpusError, match="has no documents with text to index"):
+        build_on_ray(corpus, tmp_path / "out", IndexConfig(dense=False), 2, address=ray_cluster.address)
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_node_that_cannot_write_the_output_is_named(ray_cluster, tmp_path) -> None:
     # What a worker without the shared filesystem sees: the output's directory does not exist there.
     with pytest.raises(ClusterError, match=r"cannot write the output: .*missing.*No such file or directory"):
