@@ -125,12 +125,24 @@ class ServedCollection:
         remote = RemoteShardedPlanner(view.planner, shard_handles, self.names, self.deployment.timeout_s, embedder)
         return Engine(self.root, dataclasses.replace(view, planner=remote))
 
-    def close(self) -> None:
-        for name in reversed(self.apps):
+    def close(self, timeout_s: float = 60.0) -> None:
+        """Delete this ingress's applications: all asked at once, then waited for together."""
+        import time
+
+        for name in self.apps:
             try:
-                self.serve.delete(name)
+                self.serve.delete(name, _blocking=False)
             except Exception as exc:  # noqa: BLE001 - best effort at shutdown
                 LOG.warning("could not delete Serve application %s: %s", name, exc)
+        deadline = time.monotonic() + timeout_s
+        while self.apps and time.monotonic() < deadline:
+            try:
+                running = set(self.serve.status().applications)
+            except Exception:  # noqa: BLE001 - the cluster is going away: nothing left to wait for
+                break
+            if not running & set(self.apps):
+                break
+            time.sleep(0.2)
         self.apps = []
 
 
