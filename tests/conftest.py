@@ -11,6 +11,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
+# The Ray tests (tests/cluster) run in a child pytest of their own (tests/test_cluster_suite.py):
+# a Ray driver leaves threads running after ray.shutdown, and this process's later tests must
+# not share it with them (CPython 3.11's ast.parse is not safe against them, thread counts shift).
+RAY_CHILD = "RETRIEVAL_RAY_TESTS_CHILD"
+collect_ignore = [] if os.environ.get(RAY_CHILD) else ["cluster"]
+
 
 def shared_data(relative: str) -> Path:
     """A path under ../shared/data; skips when absent locally, fails in CI where it must exist."""
