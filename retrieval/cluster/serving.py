@@ -107,11 +107,10 @@ class ServedCollection:
     def engine(self) -> Any:
         """The ingress's ``Engine``: the collection's view (opened here for chunk text, filters,
         vectors for exact scoring and the answer path), its searching sent to the deployments."""
-        import dataclasses
-
         from ..collection.opening import open_collection
         from ..engine import Engine
         from ..search.remote import RemoteShardedPlanner
+        from ..vector import set_num_threads
         from .embedder import RemoteQueryEmbedder
 
         view = open_collection(self.root, verify=False, embedding_threads=1, manifest=self.manifest)
@@ -119,8 +118,6 @@ class ServedCollection:
         embedder = None
         if embed is not None:
             embedder = RemoteQueryEmbedder(view.query_embedder, embed, self.deployment.timeout_s)
-            from ..vector import set_num_threads
-
             set_num_threads(1)  # as Engine.open does: exact scoring here is one query per call
         remote = RemoteShardedPlanner(view.planner, shard_handles, self.names, self.deployment.timeout_s, embedder)
         return Engine(self.root, dataclasses.replace(view, planner=remote))
