@@ -16,7 +16,7 @@ import numpy as np
 
 from .bundle.layout import INDEX_FILE, VECTORS_FILE
 from .config import EmbeddingConfig, VectorConfig
-from .errors import BundleError
+from .errors import BundleError, ConfigError
 from .search import DenseSide
 
 # Chunks embedded per call: long enough for length-sorted batching to pay off, short enough to
@@ -28,15 +28,11 @@ WINDOW = 4096
 IDENTITY = ("model_id", "weights_sha256", "tokenizer_sha256", "variant", "dim", "max_tokens", "fingerprint")
 
 
-def make_embedder(config: EmbeddingConfig) -> Any:
-    from .embedding import Embedder
+def make_embedder(config: EmbeddingConfig, dim: int | None = None) -> Any:
+    """The embedder ``config`` names (``embedding.model``): see ``retrieval.embedding.from_config``."""
+    from .embedding import from_config
 
-    return Embedder(
-        variant=config.variant,
-        intra_op_threads=config.threads or None,
-        max_batch=config.batch_size,
-        max_batch_tokens=config.max_batch_tokens,
-    )
+    return from_config(config, dim)
 
 
 def embed_all(embedder: Any, texts: Iterable[str]) -> np.ndarray:
@@ -72,10 +68,10 @@ def index_vectors(directory: Path, vectors: np.ndarray, embedder: Any, config: V
 class VectorWriter:
     """Chunk vectors written to ``vectors.npy`` as chunks arrive, then indexed (``close``).
 
-    ``add_text`` embeds texts ``WINDOW`` at a time (the windows ``embed_all`` uses, so the vectors
-    are identical to embedding every text at the end); ``add_vector`` takes a chunk's existing
-    vector (compaction). Rows go to disk a window at a time; the index is built from the file,
-    memory-mapped, so no list of texts or vectors lives for the whole build.
+    ``add_vectors`` takes a window's embeddings (a build: ``context.chunk_vectors``);
+    ``add_vector`` one chunk's existing vector (compaction: nothing is re-embedded). Rows go to
+    disk a window at a time; the index is built from the file, memory-mapped, so no list of
+    vectors lives for the whole build.
     """
 
     def __init__(self, directory: Path, embedder: Any, dim: int | None = None) -> None:
@@ -85,28 +81,21 @@ class VectorWriter:
         self.embedder = embedder
         self.dim = int(dim if dim is not None else embedder.dim)
         self._out = NpyAppender(self.directory / VECTORS_FILE, np.float32, (self.dim,))
-        self._texts: list[str] = []  # waiting for their window's embedding call
         self._rows: list[np.ndarray] = []  # given vectors waiting to be written
-        self.embed_seconds = 0.0
         self.index_seconds = 0.0  # writing the last rows and building the index
 
-    def add_text(self, text: str) -> None:
-        if self._rows:
-            self._write_rows()
-        self._texts.append(text)
-        if len(self._texts) >= WINDOW:
-            self._embed_texts()
+    def add_vectors(self, vectors: np.ndarray) -> None:
+        self._write_rows()
+        if len(vectors):
+            self._out.append(np.asarray(vectors, dtype=np.float32))
 
     def add_vector(self, vector: Any) -> None:
-        if self._texts:
-            self._embed_texts()
         self._rows.append(vector)
         if len(self._rows) >= WINDOW:
             self._write_rows()
 
     def close(self, config: VectorConfig) -> dict[str, Any]:
         """Finish ``vectors.npy`` and build the index over it; return the ``dense`` section."""
-        self._embed_texts()
         t0 = time.perf_counter()
         self._write_rows()
         self._out.close()
@@ -118,15 +107,8 @@ class VectorWriter:
             self.index_seconds = time.perf_counter() - t0
 
     def abort(self) -> None:
-        self._texts, self._rows = [], []
+        self._rows = []
         self._out.abort()
-
-    def _embed_texts(self) -> None:
-        if self._texts:
-            t0 = time.perf_counter()
-            self._out.append(self.embedder.embed(self._texts))
-            self._texts = []
-            self.embed_seconds += time.perf_counter() - t0
 
     def _write_rows(self) -> None:
         if self._rows:
@@ -145,7 +127,12 @@ def open_dense(
     from .embedding import CachedEmbedder
     from .vector import load_index
 
-    embedder = CachedEmbedder(embedder or make_embedder(config))  # query embeddings are LRU-cached
+    if embedder is None:
+        try:
+            embedder = make_embedder(config, section.get("dim"))
+        except ConfigError as exc:  # e.g. the model directory it was built with is not on this machine
+            raise BundleError(f"{directory} was built with the embedder {config.model!r}, which cannot be loaded here: {exc}") from None
+    embedder = CachedEmbedder(embedder)  # query embeddings are LRU-cached
     _check_same_embedder(section.get("embedder", {}), embedder.describe(), directory)
     index = load_index((delta_dir or directory) / INDEX_FILE)
     vectors: Any = _load_vectors(directory / VECTORS_FILE)
@@ -170,8 +157,17 @@ def _load_vectors(path: Path) -> np.ndarray:
 def _check_same_embedder(built: dict[str, Any], here: dict[str, Any], directory: Path) -> None:
     different = [key for key in IDENTITY if built.get(key) != here.get(key)]
     if different:
-        detail = ", ".join(f"{key}: bundle {built.get(key)!r} vs here {here.get(key)!r}" for key in different)
-        raise BundleError(f"{directory} was built with a different embedder ({detail}); rebuild it")
+        detail = ", ".join(f"{key}: bundle {built.get(key)!r} vs here {here.get(key)!r}" for key in different if key != "fingerprint")
+        raise BundleError(
+            f"{directory} was built with the embedder {_name(built)} but the one here is {_name(here)} "
+            f"({detail or 'prompts, pooling or normalisation differ'}); open it with the embedder it was built with, or rebuild it"
+        )
+
+
+def _name(description: dict[str, Any]) -> str:
+    """An embedder as a person tells it apart: its model, variant and weights (or endpoint)."""
+    where = description.get("weights_sha256") or description.get("endpoint") or ""
+    return f"{description.get('model_id')!r} ({description.get('variant')}{', ' + str(where)[:12] if where else ''})"
 
 
 def _windows(texts: Iterable[str], size: int) -> Iterator[list[str]]:

@@ -123,7 +123,9 @@ class Engine:
         from .ingest import Chunker
         from .text import TokenCounter
 
-        config = config or IndexConfig()
+        from .embedding.choice import recorded
+
+        config = recorded(config or IndexConfig())
         started = time.perf_counter()
         analyzer = Analyzer(config.analyzer)
         counter = TokenCounter()
@@ -166,6 +168,7 @@ class Engine:
         faiss_threads: int | None = 1,
         embedding_threads: int | None = None,
         store_dsn: str | None = None,
+        embedder: Any = None,
     ) -> "Engine":
         """Open a bundle; ``verify`` checks every file's sha256 against the manifest.
 
@@ -180,11 +183,16 @@ class Engine:
 
         ``store_dsn``: for a bundle whose chunk text lives in PostgreSQL, the DSN to reach it
         (the manifest records it without its password; see ``retrieval.stores.open_chunk_store``).
+
+        ``embedder``: an embedder already loaded, used instead of loading the one the manifest
+        names (``embedding.model``); refused, naming both, unless it is the one the bundle was
+        built with (same model, weights, tokenizer, variant, pooling and prompts).
         """
         return cls._open(
             Path(path),
             verify=verify,
             faiss_threads=faiss_threads,
+            embedder=embedder,
             embedding_threads=embedding_threads,
             store_dsn=store_dsn,
         )

@@ -121,10 +121,11 @@ def contains_answer(context: str, answers: tuple[str, ...]) -> bool:
     return any(a and a in norm for a in (normalize(x) for x in answers))
 
 
-def index_config() -> IndexConfig:
+def index_config(sentence_vectors: str = "contextual") -> IndexConfig:
     """The bundle the benchmark builds: dense, exact vectors, sentences, one chunk per paragraph."""
     return IndexConfig.from_dict(
-        {"dense": True, "sentences": True, "vector": {"kind": "flat"}, "chunker": {"max_tokens": PARAGRAPH_MAX_TOKENS}}
+        {"dense": True, "sentences": True, "vector": {"kind": "flat"}, "chunker": {"max_tokens": PARAGRAPH_MAX_TOKENS},
+         "sentence_vectors": sentence_vectors}
     )
 
 
@@ -137,13 +138,14 @@ def default_cache_dir() -> Path:
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "retrieval" / "bench"
 
 
-def bundle_for(squad_path: str | Path, docs: list[Document], cache_dir: Path, progress: bool = False) -> Any:
+def bundle_for(squad_path: str | Path, docs: list[Document], cache_dir: Path, progress: bool = False,
+               sentence_vectors: str = "contextual") -> Any:
     """The cached bundle of these paragraphs, keyed by the file's sha256 and the index config;
     built (atomically) when absent or unusable (corrupt, other embedder, older format)."""
     from .. import bundle
     from ..engine import Engine
 
-    config = index_config()
+    config = index_config(sentence_vectors)
     file_hash = bundle.sha256_file(Path(squad_path))
     from ..context import sentence_index
 
@@ -183,6 +185,7 @@ def run(
     config: CompressorConfig | None = None,
     cache_dir: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
+    sentence_vectors: str = "contextual",
 ) -> dict[str, Any]:
     """Compression ratio, answer retention and latency of ours and both baselines (module docstring)."""
     if budget_tokens is not None and (isinstance(budget_tokens, bool) or not isinstance(budget_tokens, int) or budget_tokens < 1):
@@ -195,7 +198,8 @@ def run(
     chosen = all_questions[first_question : first_question + questions]
     if not chosen:
         raise ConfigError(f"first_question {first_question} is past the file's {len(all_questions)} questions")
-    with bundle_for(squad_path, docs, Path(cache_dir) if cache_dir is not None else default_cache_dir(), progress is not None) as engine:
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    with bundle_for(squad_path, docs, cache, progress is not None, sentence_vectors) as engine:
         return _measure(engine, chosen, squad_path, budget_tokens, ratio, first_question, k, tokenizer, config, progress)
 
 

@@ -114,6 +114,9 @@ class SentencesSection:
     embedded_with_title: bool
     title_words: int
     embedder_fingerprint: str | None = None
+    # "contextual": pooled from each chunk's forward pass; "separate": each sentence embedded on
+    # its own (``context.chunk_vectors``). Bundles from before it was recorded are "separate".
+    vectors: str = "separate"
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,11 @@ Chunks arrive one at a time, in chunk-id order, and fan out to everything a base
     bm25/           the chunk's indexed text, analyzed (``indexed_text``)
     vectors.npy     its embedding: computed a window of chunks at a time (a build), or the
     vectors.faiss   existing vector passed in (compaction: nothing is re-embedded)
-    sentences/      its sentence spans and fp16 vectors: embedded (a build), or the existing
-                    rows passed in (compaction)
+    sentences/      its sentence spans and fp16 vectors: embedded with the chunk's window
+                    (``context.chunk_vectors``: from the chunk's own forward pass, or
+                    separately), or the existing rows passed in (compaction)
 
-Memory stays bounded by a window, not the corpus: texts wait only for their embedding window,
+Memory stays bounded by a window, not the corpus: chunks wait only for their embedding window,
 vectors go to disk as each window is done (``VectorWriter``, ``SentenceIndexBuilder``) and the
 vector index is built from the memory-mapped file at the end. What is kept until ``finish`` is
 packed integers (BM25 term ids, sentence spans) and the vocabulary. The documents' own files
@@ -23,6 +24,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from ..context.chunk_vectors import indexed_text, sentence_title
 from .layout import BM25_DIR, SENTENCES_DIR
 
 if TYPE_CHECKING:
@@ -32,17 +36,7 @@ if TYPE_CHECKING:
     from ..text import Analyzer
     from ..types import Chunk
 
-
-def indexed_text(chunk: "Chunk", include_title: bool) -> str:
-    """What a chunk is analyzed (BM25) and embedded as, in a build, an update and a compaction:
-    title and text joined by a newline (the sequence the chunker's token budget counted) when
-    ``chunker.include_title``, else the text alone."""
-    return f"{chunk.title}\n{chunk.text}" if include_title else chunk.text
-
-
-def sentence_title(chunk: "Chunk", include_title: bool) -> str:
-    """The title a chunk's sentences are embedded after (``""`` when titles are not indexed)."""
-    return chunk.title if include_title else ""
+__all__ = ["BaseWriter", "WrittenBase", "indexed_text", "sentence_title"]
 
 
 @dataclass
@@ -91,10 +85,14 @@ class BaseWriter:
         self._vectors: Any = None
         self._sentences: Any = None
         self._sentences_from = sentences_from
+        self._embedder = embedder
+        self._pending: list["Chunk"] = []  # chunks waiting for their embedding window
+        self._seconds = {"embed_s": 0.0, "sentences_s": 0.0}
         self.count = 0
         if embedder is not None:
-            from ..dense_index import VectorWriter
+            from ..dense_index import WINDOW, VectorWriter
 
+            self._window = WINDOW
             self._vectors = VectorWriter(self.directory, embedder)
             if sentences:
                 from ..context.sentence_index import SentenceIndexBuilder
@@ -110,12 +108,13 @@ class BaseWriter:
 
     @property
     def stages(self) -> dict[str, float]:
-        """Seconds spent so far embedding chunks and sentences (while chunks were added)."""
+        """Seconds spent so far embedding chunks (with contextual sentences, their joint pass) and
+        sentences (embedded on their own, and written) while chunks were added."""
         stages = {}
         if self._vectors is not None:
-            stages["embed_s"] = self._vectors.embed_seconds
+            stages["embed_s"] = self._seconds["embed_s"]
         if self._sentences is not None:
-            stages["sentences_s"] = self._sentences.seconds
+            stages["sentences_s"] = self._seconds["sentences_s"] + self._sentences.seconds
         return stages
 
     def add(self, chunk: "Chunk", vector: Any = None, sentences: tuple[Any, Any] | None = None) -> int:
@@ -126,21 +125,38 @@ class BaseWriter:
         sentences are split and embedded).
         """
         chunk_id = self._chunks.add(chunk) if self._chunks is not None else self.count
-        text = indexed_text(chunk, self._include_title)
-        self._bm25.add(text)
+        self._bm25.add(indexed_text(chunk, self._include_title))
         if self._vectors is not None:
             if vector is None:
-                self._vectors.add_text(text)
+                self._pending.append(chunk)
+                if len(self._pending) >= self._window:
+                    self._embed_pending()
             else:
+                self._embed_pending()  # rows stay in chunk order
                 self._vectors.add_vector(vector)
-        if self._sentences is not None:
-            title = sentence_title(chunk, self._include_title)
-            if sentences is None:
-                self._sentences.add(chunk.text, title)
-            else:
-                self._sentences.copy(*sentences, title=title)
+                if self._sentences is not None:
+                    if sentences is None:
+                        raise ValueError("a chunk given with its vector needs its sentence rows too")
+                    self._sentences.copy(*sentences, title=sentence_title(chunk, self._include_title))
         self.count += 1
         return chunk_id
+
+    def _embed_pending(self) -> None:
+        """Embed the waiting chunks (and their sentences) and write their rows."""
+        if not self._pending:
+            return
+        from ..context.chunk_vectors import embed_window
+
+        chunks, self._pending = self._pending, []
+        window = embed_window(self._embedder, chunks, self._include_title, self._sentences is not None, self.config.sentence_vectors)
+        for stage, seconds in window.seconds.items():
+            self._seconds[stage] += seconds
+        self._vectors.add_vectors(window.vectors)
+        if self._sentences is not None:
+            spans = [s for s, _ in window.sentences]
+            offsets = np.concatenate([[0], np.cumsum([len(s) for s in spans])])
+            titles = next((sentence_title(c, self._include_title) for c in chunks if sentence_title(c, self._include_title).strip()), "")
+            self._sentences.copy(np.concatenate(spans), np.concatenate([v for _, v in window.sentences]), offsets, title=titles)
 
     def finish(self) -> WrittenBase:
         """Close the chunk store, finish the vectors (and their index), the sentence index and BM25.
@@ -150,15 +166,18 @@ class BaseWriter:
         """
         n_chunks = self._chunks.close() if self._chunks is not None else self.count
         sections: dict[str, Any] = {"store": self._store_section, "dense": None, "sentences": None}
+        if self._vectors is not None:
+            self._embed_pending()
         stages = self.stages
         if self._vectors is not None:
             sections["dense"] = self._vectors.close(self.config.vector)
-            stages["embed_s"] = self._vectors.embed_seconds  # with the last window's
             stages["vector_index_s"] = self._vectors.index_seconds
             self._vectors = None
         if self._sentences is not None:
-            section = self._sentences.close()
-            stages["sentences_s"] = self._sentences.seconds
+            from ..context.chunk_vectors import sentence_mode
+
+            section = {**self._sentences.close(), "vectors": sentence_mode(self._embedder, self.config.sentence_vectors)}
+            stages["sentences_s"] = self._seconds["sentences_s"] + self._sentences.seconds
             if self._sentences_from is not None:
                 section = {**self._sentences_from, "dir": section["dir"], "chunks": section["chunks"], "count": section["count"]}
             sections["sentences"] = section
@@ -178,6 +197,7 @@ class BaseWriter:
     def abort(self) -> None:
         """Close the vector and sentence files written so far (the caller discards the directory
         and aborts its chunk writer)."""
+        self._pending = []
         for part in (self._vectors, self._sentences):
             if part is not None:
                 part.abort()

@@ -20,6 +20,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--vector-index", choices=VECTOR_INDEX_CHOICES,
                    help="dense index kind (default: flat up to 50,000 chunks, hnsw above)")
     p.add_argument("--no-dense", action="store_true", help="build the keyword (BM25) index only")
+    p.add_argument("--embedder", metavar="MODEL",
+                   help="the embedding model: 'minilm' (default, packaged), a sentence-transformers or ONNX model "
+                        "directory, or openai:MODEL@URL (an OpenAI-compatible /v1/embeddings endpoint; key from $OPENAI_API_KEY)")
     p.add_argument("--config", help="TOML file with [analyzer], [chunker], [bm25] tables")
     p.add_argument("--set", dest="overrides", action="append", type=override, default=[],
                    metavar="KEY=VALUE", help="override a config value, e.g. --set bm25.k1=1.2")
@@ -52,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
         overrides["dense"] = False
     if args.vector_index:
         overrides["vector.kind"] = args.vector_index
+    if args.embedder is not None:
+        if args.no_dense:
+            raise ConfigError("--embedder needs a dense index; drop --no-dense")
+        overrides["embedding.model"] = args.embedder
     config = IndexConfig.from_toml(args.config, overrides) if args.config else IndexConfig.from_dict({}, overrides)
     corpus = corpus_arg(args.corpus, args.sql)
     started = time.perf_counter()

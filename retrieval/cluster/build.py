@@ -54,8 +54,10 @@ def build_on_ray(
     from ..collection.layout import MANIFEST
     from ..collection.routing import check_shard_count
     from ..ingest.corpus import describe
+    from ..embedding.choice import recorded
     from .partitions import PART_BYTES, plan_parts
 
+    config = recorded(config)
     n = check_shard_count(shards)
     final = Path(path).resolve()
     _check_output(final)  # here first: a path no one can write fails before the cluster is asked
@@ -234,27 +236,21 @@ class EmbedRows:
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
 
-        from ..bundle.writer import indexed_text, sentence_title
-        from ..context.sentence_index import embed_sentences, sentence_texts
+        from ..context.chunk_vectors import embed_window
 
-        include_title = self.config.chunker.include_title
         rows = batch.to_pydict()
         chunk_rows = [i for i, seq in enumerate(rows["seq"]) if seq >= 0]
         chunks = [_chunk_of(rows, i) for i in chunk_rows]
-        vectors = self.embedder.embed([indexed_text(c, include_title) for c in chunks]) if chunks else None
+        window = embed_window(self.embedder, chunks, self.config.chunker.include_title, self.config.sentences,
+                              self.config.sentence_vectors)
         spans_out: list[bytes] = [b""] * len(rows["seq"])
         sentence_out: list[bytes] = [b""] * len(rows["seq"])
         vector_out: list[bytes] = [b""] * len(rows["seq"])
-        if self.config.sentences and chunks:
-            per_chunk = [sentence_texts(c.text, sentence_title(c, include_title)) for c in chunks]
-            embedded = embed_sentences(self.embedder, [t for _, texts in per_chunk for t in texts])
-            at = 0
-            for i, (spans, texts) in zip(chunk_rows, per_chunk):
-                spans_out[i] = np.asarray(spans, dtype=np.int32).reshape(-1, 2).tobytes()
-                sentence_out[i] = embedded[at : at + len(texts)].tobytes()
-                at += len(texts)
         for j, i in enumerate(chunk_rows):
-            vector_out[i] = np.asarray(vectors[j], dtype=np.float32).tobytes()
+            vector_out[i] = np.asarray(window.vectors[j], dtype=np.float32).tobytes()
+            if window.sentences is not None:
+                spans, vectors = window.sentences[j]
+                spans_out[i], sentence_out[i] = spans.tobytes(), vectors.tobytes()
         return batch.append_column("vector", pa.array(vector_out, pa.binary())) \
             .append_column("sentence_spans", pa.array(spans_out, pa.binary())) \
             .append_column("sentence_vectors", pa.array(sentence_out, pa.binary()))

@@ -28,15 +28,18 @@ def embedding_deployment(serve: Any, max_batch: int, max_wait_s: float) -> Any:
 
         @serve.batch(max_batch_size=max_batch, batch_wait_timeout_s=max_wait_s)
         async def embed(self, texts: list[str]) -> list[np.ndarray]:
-            vectors = await asyncio.to_thread(self.embedder.embed, list(texts))
+            vectors = await asyncio.to_thread(self._embed_queries, list(texts))
             return [np.asarray(v, dtype=np.float32) for v in vectors]
+
+        def _embed_queries(self, texts: list[str]) -> np.ndarray:
+            return getattr(self.embedder, "embed_queries", self.embedder.embed)(texts)  # the query prompt
 
         async def __call__(self, text: str) -> np.ndarray:
             return await self.embed(text)
 
         async def embed_many(self, texts: list[str]) -> np.ndarray:
             """A batch the caller already gathered (the service's micro-batcher): one model call."""
-            return await asyncio.to_thread(self.embedder.embed, list(texts))
+            return await asyncio.to_thread(self._embed_queries, list(texts))
 
     return QueryEmbedding
 

@@ -5,8 +5,10 @@ model call. Files (row order = chunk order, then sentence order within the chunk
 
     offsets.npy  int64   [n_chunks + 1]      sentences of chunk c are rows offsets[c]:offsets[c+1]
     spans.npy    int32   [n_sentences, 2]    (start, end) character offsets into the chunk text
-    vectors.npy  float16 [n_sentences, dim]  L2-normalised embeddings of "title\nsentence" from
-                                             the bundle's embedder
+    vectors.npy  float16 [n_sentences, dim]  L2-normalised sentence vectors from the bundle's
+                                             embedder: pooled from the chunk's forward pass, or
+                                             "title\nsentence" embedded on its own (the section's
+                                             ``vectors``: ``context.chunk_vectors``)
 
 All three are memory-mapped on open. fp16 halves the size; the cosines it gives differ from
 fp32 by about 1e-3, far below any score margin that decides a selection.
@@ -27,9 +29,8 @@ from ..bundle.layout import SENTENCE_OFFSETS_FILE, SENTENCE_SPANS_FILE, SENTENCE
 from ..errors import BundleError
 from ..text import split_sentences
 
-# Sentences embedded per call: long enough for length-sorted batching to pay off (a window is
-# sorted by length as a whole), short enough to keep memory flat.
-EMBED_WINDOW = 8192
+# Rows copied to disk per write when a whole index is copied (compaction).
+COPY_WINDOW = 8192
 SPLITTER = "retrieval.text.split_sentences/1"
 # Bumped whenever what is stored changes meaning (2: sentences embedded after their title).
 FORMAT = 2
@@ -43,12 +44,12 @@ def _write_positions(directory: Path, offsets: Any, spans: Any) -> None:
 
 
 class SentenceIndexBuilder:
-    """Writes a sentence index into ``directory`` as chunks arrive (chunks must come in chunk-id order).
+    """Writes a sentence index into ``directory`` from rows given a chunk (or a run of chunks) at
+    a time, in chunk-id order (``context.chunk_vectors`` makes them in a build and an update;
+    compaction copies an existing index's).
 
-    Only the spans and offsets (small integers, packed) are kept until ``close``; sentence texts
-    wait for their window of ``EMBED_WINDOW`` (the same windows as embedding them all at the end
-    would use, so the vectors are identical) and the window's fp16 vectors go straight to
-    ``vectors.npy`` on disk. ``copy`` takes rows of an existing index instead (compaction, updates).
+    Only the spans and offsets (small integers, packed) are kept until ``close``; the fp16
+    vectors go straight to ``vectors.npy`` on disk.
     """
 
     def __init__(self, directory: Path, embedder: Any, dim: int | None = None) -> None:
@@ -58,31 +59,9 @@ class SentenceIndexBuilder:
         self._dim = int(dim if dim is not None else embedder.dim)
         self._offsets = array.array("q", [0])
         self._spans = array.array("i")  # start, end, start, end, ...
-        self._pending: list[str] = []  # texts of sentences waiting for their window
         self._vectors = NpyAppender(self.directory / SENTENCE_VECTORS_FILE, np.float16, (self._dim,))
         self._titled = False
-        self.seconds = 0.0  # time spent splitting, embedding and writing
-
-    def add(self, chunk_text: str, title: str = "") -> None:
-        """Register the next chunk; its sentences are embedded when their window is full.
-
-        A sentence is embedded after its chunk's ``title`` (its first ``TITLE_WORDS`` words) and
-        a newline, as chunks are: a sentence alone often names its subject only as "it" or "he".
-        Measured on SQuAD dev (questions 1000-1599, 4x compression, cosine-only selection),
-        answer retention 0.81 without the title and 0.90 with it. The cap bounds the extra
-        embedding work where titles are whole sentences (SciFact averages 13 words).
-        """
-        t0 = time.perf_counter()
-        spans, texts = sentence_texts(chunk_text, title)
-        for start, end in spans:
-            self._spans.append(start)
-            self._spans.append(end)
-        self._pending.extend(texts)
-        self._offsets.append(self.n_sentences)
-        self._titled = self._titled or titled(title)
-        while len(self._pending) >= EMBED_WINDOW:
-            self._embed_pending(EMBED_WINDOW)
-        self.seconds += time.perf_counter() - t0
+        self.seconds = 0.0  # time spent writing
 
     def copy(self, spans: Any, vectors: Any, offsets: Any = None, title: str = "") -> None:
         """Append rows of an existing index: one chunk's (``offsets`` None), or consecutive chunks'
@@ -90,7 +69,6 @@ class SentenceIndexBuilder:
         ``title``: the one chunk's, when its rows were embedded after it (``sentence_texts``)."""
         t0 = time.perf_counter()
         self._titled = self._titled or titled(title)
-        self._embed_pending(len(self._pending))  # rows stay in chunk order
         spans = np.ascontiguousarray(spans, dtype=np.int32).reshape(-1, 2)
         if len(spans) != len(vectors):
             raise ValueError(f"{len(spans)} sentence spans for {len(vectors)} vectors")
@@ -99,7 +77,7 @@ class SentenceIndexBuilder:
         offsets = np.asarray(offsets, dtype=np.int64)
         self._offsets.frombytes((offsets[1:] - offsets[0] + self.n_sentences).tobytes())
         self._spans.frombytes(spans.tobytes())
-        self._vectors.extend(vectors, EMBED_WINDOW)
+        self._vectors.extend(vectors, COPY_WINDOW)
         self.seconds += time.perf_counter() - t0
 
     @property
@@ -111,9 +89,8 @@ class SentenceIndexBuilder:
         return len(self._spans) // 2
 
     def close(self) -> dict[str, Any]:
-        """Embed the last window, finish the three files; returns the manifest section."""
+        """Finish the three files; returns the manifest section."""
         t0 = time.perf_counter()
-        self._embed_pending(len(self._pending))
         self._vectors.close()
         _write_positions(self.directory, np.frombuffer(self._offsets, dtype=np.int64), np.frombuffer(self._spans, dtype=np.int32))
         self.seconds += time.perf_counter() - t0
@@ -132,19 +109,17 @@ class SentenceIndexBuilder:
 
     def abort(self) -> None:
         """Close the files written so far (the caller discards the directory)."""
-        self._pending = []
         self._vectors.abort()
-
-    def _embed_pending(self, n: int) -> None:
-        if n <= 0:
-            return
-        window, self._pending = self._pending[:n], self._pending[n:]
-        self._vectors.append(embed_sentences(self._embedder, window))
 
 
 def sentence_texts(chunk_text: str, title: str = "") -> tuple[list[tuple[int, int]], list[str]]:
-    """A chunk's sentence spans and what each sentence is embedded as: its text after the
-    chunk title's first ``TITLE_WORDS`` words and a newline (see ``SentenceIndexBuilder.add``)."""
+    """A chunk's sentence spans and what each sentence is embedded as when embedded on its own:
+    its text after the chunk title's first ``TITLE_WORDS`` words and a newline.
+
+    A sentence alone often names its subject only as "it" or "he". Measured on SQuAD dev
+    (questions 1000-1599, 4x compression, cosine-only selection), answer retention 0.81 without
+    the title and 0.90 with it. The cap bounds the extra embedding work where titles are whole
+    sentences (SciFact averages 13 words)."""
     spans = split_sentences(chunk_text)
     words = title.split()[:TITLE_WORDS]
     prefix = " ".join(words) + "\n" if words else ""

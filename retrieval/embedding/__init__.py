@@ -1,6 +1,9 @@
-"""Sentence embeddings: all-MiniLM-L6-v2 exported once to ONNX, run with onnxruntime.
+"""Sentence embeddings: a model exported once to ONNX and run with onnxruntime, or a remote endpoint.
 
-- ``ensure_model(variant)``: the cached ONNX file (exported from the packaged weights on first
+- ``from_config(EmbeddingConfig)``: the embedder ``embedding.model`` names: the packaged
+  all-MiniLM-L6-v2 (default), a local sentence-transformers or ONNX directory (``model_dir.py``),
+  or ``openai:MODEL@URL`` (``RemoteEmbedder``).
+- ``ensure_model(variant, spec=None)``: the cached ONNX file (exported from the weights on first
   use; torch is imported only then).
 - ``Embedder`` (= ``OnnxEmbedder``): batched, length-sorted, truncating, thread-safe; no torch.
 - ``CachedEmbedder`` / ``EmbeddingCache``: LRU for query embeddings.
@@ -26,6 +29,14 @@ def __getattr__(name: str):
         from .reference import SentenceTransformerEmbedder
 
         return SentenceTransformerEmbedder
+    if name == "from_config":  # the config module behind it
+        from .choice import from_config
+
+        return from_config
+    if name == "RemoteEmbedder":
+        from .remote import RemoteEmbedder
+
+        return RemoteEmbedder
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -46,6 +57,8 @@ __all__ = [
     "SentenceTransformerEmbedder",
     "TextEmbedder",
     "create_embedder",
+    "from_config",
+    "RemoteEmbedder",
     "default_cache_dir",
     "ensure_model",
 ]

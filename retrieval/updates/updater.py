@@ -419,12 +419,25 @@ class _Update:
         save_index_arrays(index, directory)
 
     def _embed_new(self) -> np.ndarray:
-        from ..dense_index import embed_all
+        """The new chunks' vectors; their sentences' rows wait in ``_new_sentences``. Embedded as a
+        build embeds them, sentences made the way the bundle's were (its manifest says)."""
+        from ..context.chunk_vectors import embed_window
+        from ..dense_index import WINDOW
 
         dim = int(self.parts.dense.vectors.shape[1])
-        if not self.new_chunks:
-            return np.zeros((0, dim), dtype=np.float32)
-        return embed_all(self.embedder, [self._indexed_text(c) for c in self.new_chunks])
+        self._new_sentences: list[tuple[np.ndarray, np.ndarray]] = []
+        parts = [np.zeros((0, dim), dtype=np.float32)]
+        for start in range(0, len(self.new_chunks), WINDOW):
+            window = embed_window(self.embedder, self.new_chunks[start : start + WINDOW], self.config.chunker.include_title,
+                                  self.parts.sentences is not None, self._sentence_vectors)
+            parts.append(window.vectors)
+            self._new_sentences.extend(window.sentences or [])
+        return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+
+    @property
+    def _sentence_vectors(self) -> str:
+        """How this bundle's sentence vectors were made ("separate" before it was recorded)."""
+        return getattr(self.manifest.sentences, "vectors", None) or "separate"
 
     def _write_vectors(self, out: Path, new_vectors: np.ndarray) -> None:
         from ..bundle.npy import NpyAppender
@@ -445,7 +458,7 @@ class _Update:
         from ..bundle.writer import sentence_title
         from ..context import sentence_index as si
 
-        # The previous delta's rows, then the new chunks' sentences, embedded as a build embeds them.
+        # The previous delta's rows, then the new chunks' sentences (``_embed_new``).
         builder = si.SentenceIndexBuilder(directory, self.embedder)
         try:
             if self.section is not None and self.section.sentences:
@@ -453,9 +466,9 @@ class _Update:
                 builder.copy(old.spans, old.vectors, old.offsets)
                 del old
             titled = self.config.chunker.include_title
-            for chunk in self.new_chunks:
-                builder.add(chunk.text, sentence_title(chunk, titled))
-            return builder.close()
+            for chunk, (spans, vectors) in zip(self.new_chunks, self._new_sentences):
+                builder.copy(spans, vectors, title=sentence_title(chunk, titled))
+            return {**builder.close(), "vectors": self._sentence_vectors}
         except BaseException:
             builder.abort()
             raise

@@ -6,12 +6,15 @@ embedded in one call with the same embedder, the indexed-text rule written out a
 arrays saved with ``np.save``.
 
 Equality, and why: when the corpus fits one window (the small corpus here, far below
-``dense_index.WINDOW`` chunks and ``EMBED_WINDOW`` sentences) the streaming build makes the very
-same embedder calls, so vectors are compared with ``np.array_equal`` and ``vectors.npy`` byte for
-byte. With windows shrunk below the corpus, the streaming build must equal embedding the same
-windows (``np.array_equal``: the windows are exactly the old ``embed_all`` ones); against one call
-over everything the batch composition changes float summation, so that comparison is ``allclose``
-at 1e-6 (measured: at most 7.5e-8 for float32 vectors, on 2 cores with the fp32 ONNX model).
+``dense_index.WINDOW`` chunks) the streaming build makes the very same embedder calls, so vectors
+are compared with ``np.array_equal`` and ``vectors.npy`` byte for byte. With windows shrunk below
+the corpus, the streaming build must equal embedding the same windows (``np.array_equal``: a
+window's chunks, then that window's sentences); against one call over everything the batch
+composition changes float summation, so that comparison is ``allclose`` at 1e-6 (measured: at
+most 7.5e-8 for float32 vectors, on 2 cores with the fp32 ONNX model).
+
+These tests build with ``sentence_vectors="separate"`` (each sentence embedded on its own, the
+old build's way); the contextual sentence vectors are compared with their own reference below.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ from retrieval.bundle.documents import BaseDocumentsWriter
 TOPICS = ["sockets", "threads", "json parsing", "file reading", "regular expressions", "dates", "sorting lists",
           "random numbers", "http requests", "unit tests", "logging", "paths", "decorators", "generators"]
 QUERIES = ["how to parse json", "reading files line by line", "http requests with logging", "sorting random numbers"]
-CONFIG = IndexConfig.from_dict({"dense": True, "sentences": True, "vector": {"kind": "flat"}, "chunker": {"max_tokens": 48}})
+CONFIG = IndexConfig.from_dict({"dense": True, "sentences": True, "vector": {"kind": "flat"}, "chunker": {"max_tokens": 48},
+                                "sentence_vectors": "separate"})
 
 
 def documents(n: int = 24) -> list[Document]:
@@ -54,9 +58,9 @@ def documents(n: int = 24) -> list[Document]:
     return docs
 
 
-def reference(docs: list[Document], config: IndexConfig, embedder, window: int | None = None, sentence_window: int | None = None):
+def reference(docs: list[Document], config: IndexConfig, embedder, window: int | None = None):
     """The old build's chunk vectors and sentence arrays: all texts kept, embedded at the end
-    (in one call, or in windows of the given sizes as ``embed_all`` cut them)."""
+    (in one call, or a window of chunks at a time: its chunks, then its chunks' sentences)."""
     chunks = list(Chunker(config.chunker, TokenCounter()).chunk_many(docs))
     titled = config.chunker.include_title
     texts = [f"{c.title}\n{c.text}" if titled else c.text for c in chunks]
@@ -69,16 +73,17 @@ def reference(docs: list[Document], config: IndexConfig, embedder, window: int |
             sentence_texts.append(prefix + c.text[s:e])
         offsets.append(len(spans))
 
-    def embed(items: list[str], size: int | None) -> np.ndarray:
-        size = size or len(items)
-        return np.concatenate([embedder.embed(items[i : i + size]) for i in range(0, len(items), size)])
-
+    size = window or len(chunks)
+    vectors, sentence_vectors = [], []
+    for i in range(0, len(chunks), size):
+        vectors.append(embedder.embed(texts[i : i + size]))
+        sentence_vectors.append(embedder.embed(sentence_texts[offsets[i] : offsets[min(i + size, len(chunks))]]))
     return (
         chunks,
-        np.ascontiguousarray(embed(texts, window), dtype=np.float32),
+        np.ascontiguousarray(np.concatenate(vectors), dtype=np.float32),
         np.asarray(offsets, dtype=np.int64),
         np.asarray(spans, dtype=np.int32),
-        embed(sentence_texts, sentence_window).astype(np.float16),
+        np.concatenate(sentence_vectors).astype(np.float16),
     )
 
 
@@ -141,9 +146,8 @@ def test_a_dense_build_writes_what_embedding_everything_at_the_end_gave(default_
 def test_windows_smaller_than_the_corpus_embed_the_old_windows(tmp_path, monkeypatch, embedder, default_build):
     from retrieval import dense_index
 
-    window, sentence_window = 5, 9  # 41 chunks, 140 sentences: many windows and a partial last one
+    window = 5  # 41 chunks: many windows and a partial last one
     monkeypatch.setattr(dense_index, "WINDOW", window)
-    monkeypatch.setattr(sentence_index, "EMBED_WINDOW", sentence_window)
     calls: list[int] = []
     real_embed = embedder.embed
 
@@ -154,13 +158,10 @@ def test_windows_smaller_than_the_corpus_embed_the_old_windows(tmp_path, monkeyp
     monkeypatch.setattr(embedder, "embed", counting_embed)
     engine = build(documents(), tmp_path / "b", embedder)
     monkeypatch.setattr(embedder, "embed", real_embed)
-    chunks, vectors, offsets, spans, sentence_vectors = reference(documents(), CONFIG, embedder, window, sentence_window)
-    n_sentences = len(spans)
-    # Every call but the last of each kind is a full window (length-sorted batching inside it).
-    assert sorted(calls) == sorted(
-        [window] * (len(chunks) // window) + [len(chunks) % window] * (len(chunks) % window > 0)
-        + [sentence_window] * (n_sentences // sentence_window) + [n_sentences % sentence_window] * (n_sentences % sentence_window > 0)
-    )
+    chunks, vectors, offsets, spans, sentence_vectors = reference(documents(), CONFIG, embedder, window)
+    # Each window: its chunks in one call, then its chunks' sentences in one call.
+    starts = range(0, len(chunks), window)
+    assert calls == [n for i in starts for n in (min(window, len(chunks) - i), int(offsets[min(i + window, len(chunks))] - offsets[i]))]
     assert np.array_equal(np.load(tmp_path / "b" / layout.VECTORS_FILE), vectors)
     got_offsets, got_spans, got_vectors = sentence_arrays(tmp_path / "b")
     assert np.array_equal(got_offsets, offsets) and np.array_equal(got_spans, spans)
@@ -188,7 +189,7 @@ def test_compaction_copies_vectors_and_sentence_rows_through_the_same_writer(tmp
     old_spans, old_sentence_vectors = np.asarray(engine.sentences.spans[rows]), np.asarray(engine.sentences.vectors[rows])
     monkeypatch.setattr(compact, "FETCH_BATCH", 4)  # batches of the store, vectors and sentence rows
     monkeypatch.setattr(dense_index, "WINDOW", 3)
-    monkeypatch.setattr(sentence_index, "EMBED_WINDOW", 5)
+    monkeypatch.setattr(sentence_index, "COPY_WINDOW", 5)
     monkeypatch.setattr(embedder, "embed", lambda texts: pytest.fail("compaction embedded something"))
     engine.compact()
     base = tmp_path / "b" / engine.manifest.base
@@ -225,7 +226,6 @@ def test_the_writer_holds_no_text_or_vector_beyond_its_windows(tmp_path, monkeyp
     from retrieval import dense_index
 
     monkeypatch.setattr(dense_index, "WINDOW", 64)
-    monkeypatch.setattr(sentence_index, "EMBED_WINDOW", 256)
     words = [f"{w}{'x' * 40}" for w in ("Alpha", "Beta", "Gamma", "Delta", "Omega")]  # long words: few tokens
     rng = np.random.default_rng(1)
     embedder = FakeEmbedder()
@@ -248,8 +248,8 @@ def test_the_writer_holds_no_text_or_vector_beyond_its_windows(tmp_path, monkeyp
     assert peak < 2_000_000, peak
     assert written.chunks == n and written.sections["dense"]["count"] == n
     assert written.sections["sentences"]["count"] == 5 * n
-    # Whole windows (chunks: 64, sentences: 256), not one text at a time; the last ones partial.
-    assert sorted(embedder.calls) == sorted([64] * (n // 64) + [n % 64] + [256] * (5 * n // 256) + [5 * n % 256])
+    # Whole windows (64 chunks, then their 320 sentences), not one text at a time; the last partial.
+    assert embedder.calls == [k for size in [64] * (n // 64) + [n % 64] for k in (size, 5 * size)]
     assert np.load(tmp_path / layout.VECTORS_FILE, mmap_mode="r").shape == (n, 8)
 
 
@@ -294,3 +294,35 @@ def test_documents_parquet_is_written_in_row_groups_as_documents_arrive(tmp_path
     small.close()
     assert pq.ParquetFile(tmp_path / "b.parquet").num_row_groups == max(1, (n + 1) // 2)
     assert pq.read_table(tmp_path / "b.parquet").equals(table)
+
+
+def test_contextual_sentence_vectors_come_from_the_chunk_pass(tmp_path):
+    """The default: each sentence pooled from its chunk's forward pass (``embed_in_context``),
+    the chunk vectors unchanged; a sentence the model's window cut off is embedded on its own,
+    after its title, as the separate build embeds it."""
+    import dataclasses
+
+    from retrieval.dense_index import make_embedder
+
+    config = dataclasses.replace(CONFIG, sentence_vectors="contextual")
+    embedder = make_embedder(config.embedding)
+    embedder._tokenizer.enable_truncation(max_length=24)  # a short window: some sentences are cut
+    calls: list[int] = []
+    real_embed = embedder.embed
+    embedder.embed = lambda texts: calls.append(len(texts)) or real_embed(texts)
+    engine = build(documents(), tmp_path / "b", embedder, config)
+    build_calls = list(calls)
+    chunks, _, offsets, spans, separate = reference(documents(), config, embedder)
+    texts = [indexed_text(c, True) for c in chunks]
+    shifts = [len(c.title) + 1 for c in chunks]
+    want_vectors, pooled, whole = embedder.embed_in_context(texts, [spans[offsets[i]:offsets[i + 1]] for i in range(len(chunks))], shifts)
+    assert 0 < int((~whole).sum()) < len(whole)  # both kinds present
+    got_offsets, got_spans, got_vectors = sentence_arrays(tmp_path / "b")
+    assert np.array_equal(got_offsets, offsets) and np.array_equal(got_spans, spans)
+    assert np.array_equal(np.load(tmp_path / "b" / layout.VECTORS_FILE), want_vectors)
+    assert np.array_equal(got_vectors[whole], pooled[whole].astype(np.float16))
+    assert np.array_equal(got_vectors[~whole], separate[~whole])  # the cut ones: embedded on their own
+    assert build_calls == [int((~whole).sum())]  # one model pass over chunks, one over the cut sentences only
+    assert engine.manifest.sentences.vectors == "contextual"
+    norms = np.linalg.norm(got_vectors.astype(np.float32), axis=1)
+    assert np.allclose(norms, 1.0, atol=2e-3)

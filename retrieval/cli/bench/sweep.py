@@ -100,7 +100,7 @@ def _sweep_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, str]:
             texts = [text for _, text in read_queries(args.queries)]
             if not texts:
                 raise CorpusError(f"{args.queries}: no queries")
-            queries = view.query_embedder.embed(texts)
+            queries = np.asarray(view.query_embedder.embed_queries(texts), dtype=np.float32)
         else:  # a seeded sample of the chunks themselves
             pick = np.random.default_rng(0).choice(len(base), size=min(200, len(base)), replace=False)
             queries = base[pick]
