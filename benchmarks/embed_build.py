@@ -1,15 +1,17 @@
 """Dense builds before and after in the same run: wall time, stages, and SciFact nDCG@10 per mode.
 
     .venv/bin/python benchmarks/embed_build.py --baseline-cli ".venv/bin/python /tmp/before/run_cli.py" \
-        [--corpus ../shared/data/scifact] [--int8] [--workdir DIR] [--json]
+        [--corpus ../shared/data/scifact] [--contextual] [--int8] [--no-eval] [--workdir DIR] [--json]
 
 Each build is `retrieval index CORPUS --out DIR --overwrite --json` (the default configuration:
 dense, sentence index included) in a child process, one after another: the baseline CLI (an older
 checkout, e.g. one made with `git worktree add /tmp/before <commit>` plus a `run_cli.py` that
 imports that checkout's package), then ours. A tiny warm-up build runs first with each CLI so a
 model export is not timed. Each bundle is then scored by its own CLI with `retrieval eval` on the
-SciFact test claims for every mode. ``--int8`` also builds and scores ours with
-``embedding.variant=int8``. Results go to ``benchmarks/results/embed_build.json``.
+SciFact test claims for every mode (``--no-eval``: not, e.g. for a subset of the corpus).
+``--contextual`` also builds ours with ``sentence_vectors=contextual`` (sentence vectors pooled
+from each chunk's forward pass); ``--int8`` with that and ``embedding.variant=int8``. Results go
+to ``benchmarks/results/embed_build.json``.
 """
 
 from __future__ import annotations
@@ -70,7 +72,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default=str(ROOT.parent / "shared" / "data" / "scifact"))
     parser.add_argument("--baseline-cli", help="the CLI of the code to compare against, e.g. 'python /old/run_cli.py'")
-    parser.add_argument("--int8", action="store_true", help="also build ours with embedding.variant=int8")
+    parser.add_argument("--contextual", action="store_true", help="also build ours with sentence_vectors=contextual")
+    parser.add_argument("--int8", action="store_true", help="also build ours with contextual sentences and embedding.variant=int8")
+    parser.add_argument("--no-eval", action="store_true", help="build only (no retrieval eval)")
     parser.add_argument("--workdir", help="where the bundles go (default: a temporary directory)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "embed_build.json"))
     parser.add_argument("--json", action="store_true")
@@ -83,19 +87,22 @@ def main() -> int:
     if args.baseline_cli:
         runs.append(("baseline", shlex.split(args.baseline_cli), []))
     runs.append(("ours", ours, []))
+    contextual = ["--set", "sentence_vectors=contextual"]
+    if args.contextual:
+        runs.append(("ours-contextual", ours, contextual))
     if args.int8:
-        runs.append(("ours-int8", ours, ["--set", "embedding.variant=int8"]))
+        runs.append(("ours-contextual-int8", ours, [*contextual, "--set", "embedding.variant=int8"]))
     for _, cli, overrides in runs:
         warm_up(cli, work, overrides)
     results = {}
     for name, cli, overrides in runs:
         results[name] = build(cli, corpus, work / f"bundle-{name}", overrides)
         print(f"{name}: {results[name]}", file=sys.stderr)
-    for name, cli, _ in runs:
+    for name, cli, _ in [] if args.no_eval else runs:
         results[name]["ndcg@10"] = scores(cli, work / f"bundle-{name}", corpus)
         print(f"{name}: nDCG@10 {results[name]['ndcg@10']}", file=sys.stderr)
     if "baseline" in results:
-        results["ours_over_baseline_wall"] = round(results["ours"]["wall_s"] / results["baseline"]["wall_s"], 3)
+        results["wall_over_baseline"] = {name: round(r["wall_s"] / results["baseline"]["wall_s"], 3) for name, r in results.items()}
     report = {"corpus": str(corpus), "runs": results, "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")

@@ -121,7 +121,7 @@ def contains_answer(context: str, answers: tuple[str, ...]) -> bool:
     return any(a and a in norm for a in (normalize(x) for x in answers))
 
 
-def index_config(sentence_vectors: str = "contextual") -> IndexConfig:
+def index_config(sentence_vectors: str = "separate") -> IndexConfig:
     """The bundle the benchmark builds: dense, exact vectors, sentences, one chunk per paragraph."""
     return IndexConfig.from_dict(
         {"dense": True, "sentences": True, "vector": {"kind": "flat"}, "chunker": {"max_tokens": PARAGRAPH_MAX_TOKENS},
@@ -139,7 +139,7 @@ def default_cache_dir() -> Path:
 
 
 def bundle_for(squad_path: str | Path, docs: list[Document], cache_dir: Path, progress: bool = False,
-               sentence_vectors: str = "contextual") -> Any:
+               sentence_vectors: str = "separate") -> Any:
     """The cached bundle of these paragraphs, keyed by the file's sha256 and the index config;
     built (atomically) when absent or unusable (corrupt, other embedder, older format)."""
     from .. import bundle
@@ -185,7 +185,7 @@ def run(
     config: CompressorConfig | None = None,
     cache_dir: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
-    sentence_vectors: str = "contextual",
+    sentence_vectors: str = "separate",
 ) -> dict[str, Any]:
     """Compression ratio, answer retention and latency of ours and both baselines (module docstring)."""
     if budget_tokens is not None and (isinstance(budget_tokens, bool) or not isinstance(budget_tokens, int) or budget_tokens < 1):

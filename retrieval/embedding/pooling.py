@@ -45,32 +45,29 @@ def token_spans(offsets: Sequence[tuple[int, int]], special: Sequence[int], span
     whose characters start inside it, and whether the encoding covers the span whole (False when
     truncation cut the text before the span's end, or no token starts inside it); and the rows of
     the real tokens before the text (the prefix: prompt and title)."""
-    starts = np.array([s for s, _ in offsets], dtype=np.int64)
-    ends = np.array([e for _, e in offsets], dtype=np.int64)
-    real = np.asarray(special, dtype=bool) == 0
-    positions = np.flatnonzero(real)
-    prefix = positions[starts[positions] < shift]
-    covered_end = int(ends[positions].max()) if len(positions) else 0
-    token_starts = starts[positions]
     bounds = np.asarray(spans, dtype=np.int64).reshape(-1, 2) + shift
+    char = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    positions = np.flatnonzero(np.asarray(special, dtype=np.int8) == 0)
+    if not len(positions):
+        return np.zeros((len(bounds), 2), dtype=np.int64), np.zeros(len(bounds), dtype=bool), positions
+    token_starts = char[positions, 0]
+    prefix = positions[token_starts < shift]
     first = np.searchsorted(token_starts, bounds[:, 0], side="left")
     last = np.searchsorted(token_starts, bounds[:, 1], side="left")
-    first_row = np.where(first < len(positions), positions[np.minimum(first, len(positions) - 1)], 0) if len(positions) else np.zeros(len(bounds), dtype=np.int64)
-    rows = np.stack([first_row, first_row + (last - first)], axis=1) if len(bounds) else np.zeros((0, 2), dtype=np.int64)
-    whole = (last > first) & (bounds[:, 1] <= covered_end)
+    first_row = positions[np.minimum(first, len(positions) - 1)]
+    rows = np.stack([first_row, first_row + (last - first)], axis=1)
+    whole = (last > first) & (bounds[:, 1] <= int(char[positions, 1].max()))
     return rows, whole, prefix
 
 
 def pool_spans(states: np.ndarray, rows: np.ndarray, prefix: np.ndarray | None = None) -> np.ndarray:
     """Unit-norm mean of ``states[first:last]`` [seq, hidden] together with ``states[prefix]``,
-    for each row of ``rows`` [n, 2]."""
+    for each row of ``rows`` [n, 2]: one matrix product of token weights with the states."""
     if len(rows) == 0:
         return np.zeros((0, states.shape[-1]), dtype=np.float32)
-    cumulative = np.concatenate([np.zeros((1, states.shape[-1]), dtype=np.float64), np.cumsum(states, axis=0, dtype=np.float64)])
-    sums = cumulative[rows[:, 1]] - cumulative[rows[:, 0]]
-    counts = (rows[:, 1] - rows[:, 0]).astype(np.float64)
+    positions = np.arange(states.shape[0])
+    weights = ((positions >= rows[:, :1]) & (positions < rows[:, 1:])).astype(np.float32)
     if prefix is not None and len(prefix):
-        sums = sums + states[prefix].sum(axis=0, dtype=np.float64)
-        counts = counts + len(prefix)
-    means = sums / np.maximum(counts, 1)[:, None]
-    return normalize(means.astype(np.float32))
+        weights[:, prefix] = 1.0
+    weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1.0)
+    return normalize(weights @ states)

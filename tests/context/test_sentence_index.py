@@ -11,6 +11,7 @@ import pytest
 
 from retrieval import Engine, IndexConfig
 from retrieval.context import SentenceIndex
+from retrieval.context.sentence_index import TITLE_WORDS
 from retrieval.errors import BundleError
 from retrieval.text import split_sentences
 from retrieval.bundle.manifest import dump
@@ -21,23 +22,20 @@ from .conftest import DOCS
 def test_round_trip_spans_and_vectors_match_the_chunks(dense_engine: Engine):
     index = dense_engine.sentences
     assert isinstance(index, SentenceIndex)
+    assert dense_engine.manifest.sentences.vectors == "separate"  # the default
     n_chunks = dense_engine.counts["chunks"]
     assert index.offsets.dtype == np.int64 and index.offsets.shape == (n_chunks + 1,)
     assert index.spans.dtype == np.int32 and index.vectors.dtype == np.float16
     assert isinstance(index.vectors, np.memmap) and isinstance(index.spans, np.memmap)
     chunks = dense_engine.store.get(np.arange(n_chunks))
-    spans, shifts = [], []
+    texts = []
     for c, chunk in enumerate(chunks):
         rows = range(int(index.offsets[c]), int(index.offsets[c + 1]))
         assert [tuple(index.spans[r]) for r in rows] == split_sentences(chunk.text)
-        spans.append(split_sentences(chunk.text))
-        shifts.append(len(chunk.title) + 1)
-    assert sum(map(len, spans)) == len(index) > len(DOCS)
-    # The default: pooled from each chunk's own forward pass ("title\ntext", as the chunk is embedded).
-    assert dense_engine.manifest.sentences.vectors == "contextual"
-    embedder = dense_engine.planner.dense.embedder.embedder
-    _, want, whole = embedder.embed_in_context([f"{c.title}\n{c.text}" for c in chunks], spans, shifts)
-    assert whole.all()  # short chunks: nothing cut by the model's window
+        prefix = " ".join(chunk.title.split()[:TITLE_WORDS])
+        texts.extend(f"{prefix}\n{chunk.text[s:e]}" for s, e in split_sentences(chunk.text))
+    assert len(texts) == len(index) > len(DOCS)
+    want = dense_engine.planner.dense.embedder.embed(texts)
     got = np.asarray(index.vectors, dtype=np.float32)
     assert np.abs(got - want).max() < 2e-3  # fp16 rounding only
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=2e-3)

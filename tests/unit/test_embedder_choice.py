@@ -62,7 +62,7 @@ def test_the_manifest_records_the_model(built: Path, model_dir: Path) -> None:
     assert described["kind"] == "local" and described["model_id"] == "tiny-bert" and described["dim"] == 32
     assert described["prompts"] == PROMPTS and described["pooling"] == "mean" and described["normalized"] is True
     assert described["weights_sha256"] and described["source"] == str(model_dir.resolve())
-    assert manifest["sentences"]["vectors"] == "contextual"
+    assert manifest["sentences"]["vectors"] == "separate"  # the default
 
 
 def test_queries_get_the_query_prompt(built: Path, model_dir: Path) -> None:
@@ -101,6 +101,20 @@ def test_a_model_directory_replaced_under_the_bundle_is_refused(tmp_path: Path, 
     shutil.copytree(other_model_dir, moved)  # other weights at the same path
     with pytest.raises(BundleError, match="weights_sha256: bundle"):
         Engine.open(tmp_path / "bundle")
+
+
+def test_contextual_sentence_vectors_with_a_prompted_model(tmp_path: Path, model_dir: Path) -> None:
+    from retrieval.context.chunk_vectors import embed_window
+
+    with Engine.build(DOCS, tmp_path / "b", _config(model_dir, sentence_vectors="contextual")) as engine:
+        assert engine.manifest.sentences.vectors == "contextual"
+        chunks = engine.store.get(range(engine.counts["chunks"]))
+        embedder = engine.planner.dense.embedder.embedder
+        want = embed_window(embedder, chunks, True, True, "contextual")
+        got = np.asarray(engine.sentences.vectors, dtype=np.float32)
+        assert np.abs(got - np.concatenate([v for _, v in want.sentences]).astype(np.float32)).max() == 0
+        separate = embed_window(embedder, chunks, True, True, "separate")
+        assert not np.allclose(got, np.concatenate([v for _, v in separate.sentences]).astype(np.float32), atol=1e-2)
 
 
 def test_prompts_from_the_config_override_the_model(tmp_path: Path, model_dir: Path) -> None:

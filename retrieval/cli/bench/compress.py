@@ -18,8 +18,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--questions", type=positive_int, default=300, help="number of questions (default 300)")
     p.add_argument("--first-question", type=non_negative_int, default=0, help="index of the first question used")
     p.add_argument("-k", type=search_k, default=5, help="paragraphs retrieved per question (default 5)")
-    p.add_argument("--sentence-vectors", choices=("contextual", "separate"), default="contextual",
-                   help="how the paragraphs' sentence vectors are made (see IndexConfig.sentence_vectors; default contextual)")
+    p.add_argument("--sentence-vectors", choices=("contextual", "separate"), default="separate",
+                   help="how the paragraphs' sentence vectors are made (IndexConfig.sentence_vectors; default separate)")
     p.add_argument("--json", action="store_true")
     return p
 
