@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -33,14 +33,6 @@ def make_embedder(config: EmbeddingConfig, dim: int | None = None) -> Any:
     from .embedding import from_config
 
     return from_config(config, dim)
-
-
-def embed_all(embedder: Any, texts: Iterable[str]) -> np.ndarray:
-    """Embeddings of ``texts`` in order, computed a window at a time."""
-    parts = [embedder.embed(window) for window in _windows(texts, WINDOW)]
-    if not parts:
-        return np.zeros((0, embedder.dim), dtype=np.float32)
-    return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
 
 def index_vectors(directory: Path, vectors: np.ndarray, embedder: Any, config: VectorConfig) -> dict[str, Any]:
@@ -168,14 +160,3 @@ def _name(description: dict[str, Any]) -> str:
     """An embedder as a person tells it apart: its model, variant and weights (or endpoint)."""
     where = description.get("weights_sha256") or description.get("endpoint") or ""
     return f"{description.get('model_id')!r} ({description.get('variant')}{', ' + str(where)[:12] if where else ''})"
-
-
-def _windows(texts: Iterable[str], size: int) -> Iterator[list[str]]:
-    window: list[str] = []
-    for text in texts:
-        window.append(text)
-        if len(window) == size:
-            yield window
-            window = []
-    if window:
-        yield window

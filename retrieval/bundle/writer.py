@@ -155,8 +155,9 @@ class BaseWriter:
         if self._sentences is not None:
             spans = [s for s, _ in window.sentences]
             offsets = np.concatenate([[0], np.cumsum([len(s) for s in spans])])
-            titles = next((sentence_title(c, self._include_title) for c in chunks if sentence_title(c, self._include_title).strip()), "")
-            self._sentences.copy(np.concatenate(spans), np.concatenate([v for _, v in window.sentences]), offsets, title=titles)
+            # The builder records whether sentences came after a title: any one of the window's.
+            title = next((t for t in (sentence_title(c, self._include_title) for c in chunks) if t.strip()), "")
+            self._sentences.copy(np.concatenate(spans), np.concatenate([v for _, v in window.sentences]), offsets, title=title)
 
     def finish(self) -> WrittenBase:
         """Close the chunk store, finish the vectors (and their index), the sentence index and BM25.

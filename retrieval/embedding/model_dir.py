@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,6 @@ class ModelSpec:
     document_prompt: str = ""
     lowercase: bool = False
     dim: int | None = None  # known before export for sentence-transformers directories
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def weights_file(self) -> Path:

@@ -241,17 +241,16 @@ class OnnxEmbedder:
 
         source = prefetch(prepared(), depth=PREFETCH_BATCHES) if len(groups) > 1 else prepared()
         for indices, encodings, feeds in source:
-            states = self._session.run([self._output], {k: v for k, v in feeds.items() if k in self._inputs})[0]
+            states = self._session.run([self._output], feeds)[0]
             yield indices, encodings, states, feeds["attention_mask"]
 
     def _encode(self, items: list[str], prompt: str = "", offsets: bool = False) -> list[Any]:
-        encode = getattr(self._tokenizer, "encode_batch_fast", self._tokenizer.encode_batch)
+        # The fast path leaves out the offsets sentence pooling reads.
+        encode = self._tokenizer.encode_batch if offsets else getattr(self._tokenizer, "encode_batch_fast", self._tokenizer.encode_batch)
         if prompt:
             items = [prompt + t for t in items]
         if self.model.lowercase:
             items = [t.lower() for t in items]
-        if offsets:
-            encode = self._tokenizer.encode_batch  # the fast path leaves out the offsets sentence pooling reads
         try:
             return encode(items)
         except Exception as exc:  # tokenizers raises bare exceptions, e.g. for lone surrogates
@@ -370,6 +369,9 @@ def _pick_output(session: Any, path: Path) -> tuple[str, bool]:
     """The graph output to read and whether it is token states ([batch, seq, hidden]) rather than
     pooled vectors ([batch, dim]): ours is ``token_embeddings``; a user's ONNX file may name it
     ``last_hidden_state`` or give pooled vectors."""
+    inputs = {i.name for i in session.get_inputs()}
+    if not {"input_ids", "attention_mask"} <= inputs <= {"input_ids", "attention_mask", "token_type_ids"}:
+        raise ConfigError(f"{path}: the graph's inputs are {sorted(inputs)}; expected input_ids and attention_mask (token_type_ids optional)")
     outputs = {o.name: o for o in session.get_outputs()}
     for name in ("token_embeddings", "last_hidden_state"):
         if name in outputs:
@@ -378,9 +380,6 @@ def _pick_output(session: Any, path: Path) -> tuple[str, bool]:
     rank = len(first.shape) if first.shape is not None else 0
     if rank not in (2, 3):
         raise ConfigError(f"{path}: output {first.name!r} has rank {rank}; expected token states [batch, seq, hidden] or vectors [batch, dim]")
-    inputs = {i.name for i in session.get_inputs()}
-    if not {"input_ids", "attention_mask"} <= inputs:
-        raise ConfigError(f"{path}: the graph's inputs are {sorted(inputs)}; expected input_ids and attention_mask (token_type_ids optional)")
     return first.name, rank == 3
 
 

@@ -437,7 +437,7 @@ class _Update:
     @property
     def _sentence_vectors(self) -> str:
         """How this bundle's sentence vectors were made ("separate" before it was recorded)."""
-        return getattr(self.manifest.sentences, "vectors", None) or "separate"
+        return self.manifest.sentences.vectors if self.manifest.sentences is not None else "separate"
 
     def _write_vectors(self, out: Path, new_vectors: np.ndarray) -> None:
         from ..bundle.npy import NpyAppender
