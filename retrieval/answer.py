@@ -30,11 +30,13 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from . import tracing
 from .config import ContextConfig
 from .context import CompressedContext, ContextCompressor, Source, limit_hits, render
 from .context.prompt import PromptConfig, answer_tokens, build_prompt, check_fits, context_room
 from .errors import QueryError
 from .generation import ChatPrompt, GenerationStats, TokenStream
+from .tracing import StageClock
 from .types import Hit
 
 DEFAULT_BUDGET_TOKENS = 512
@@ -96,6 +98,7 @@ class AnswerStream:
         self.prepared = prepared
         self._tokens = tokens
         self.metrics: AnswerMetrics | None = None
+        self._trace = tracing.current_context()  # the span prefill and decode are recorded under
 
     @property
     def sources(self) -> tuple[Source, ...]:
@@ -142,6 +145,11 @@ class AnswerStream:
             decode = max(stats.total_ms - stats.ttft_ms, 0.0)
             timings["decode"] = round(decode, 3)
             ttft = round(sum(p.timings_ms.values()) + stats.ttft_ms, 3)
+            if self._trace is not None:  # generation is timed by the generator: spans after the fact
+                end = time.time_ns()
+                decode_ns = int(decode * 1e6)
+                tracing.record_stage("prefill", int(stats.ttft_ms * 1e6), end - decode_ns, self._trace)
+                tracing.record_stage("decode", decode_ns, end, self._trace)
         self.metrics = AnswerMetrics(
             ttft_ms=ttft,
             tokens_per_s=round(stats.tokens_per_s, 2) if stats else 0.0,
@@ -205,25 +213,25 @@ class Answerer:
         started = time.perf_counter_ns()
         if not isinstance(question, str) or not question.strip():
             raise QueryError("the question must be a non-empty string")
+        with tracing.span("retrieval.prepare"):
+            return self._prepare(question, started)
+
+    def _prepare(self, question: str, started: int) -> PreparedPrompt:
         timings: dict[str, float] = {}
         # One version for the search, the chunk vectors and the sentences: an update committed
         # meanwhile is answered from by the next question, never half-way through this one.
         view = self.engine.view()
         compressor = self._compressor_for(view) if self.compress else None
-        t0 = time.perf_counter_ns()
+        clock = StageClock()
         room = context_room(self.generator, question, self.prompt_config)
-        timings["prompt_room"] = _ms(t0)
-        t0 = time.perf_counter_ns()
+        timings["prompt_room"] = round(clock.lap("prompt_room"), 3)
         result = view.search(question, k=self.k, mode=self.mode, filters=self.filters)
-        timings["search"] = _ms(t0)
-        t0 = time.perf_counter_ns()
+        timings["search"] = round(clock.lap("search", traced=False), 3)  # retrieval.search is its span
         hits = self._limit(view, list(result.hits), room)
-        timings["limit"] = _ms(t0)
+        timings["limit"] = round(clock.lap("limit"), 3)
         budget = min(self.budget_tokens, room) if self.compress else room
-        t0 = time.perf_counter_ns()
         context = self._context(compressor, question, hits, budget)
-        timings["compress"] = _ms(t0)
-        t0 = time.perf_counter_ns()
+        timings["compress"] = round(clock.lap("compress"), 3)
         prompt = build_prompt(question, context.text, self.prompt_config)
         tokens = self.generator.count_prompt_tokens(prompt)
         limit = self.generator.context_window - answer_tokens(self.generator, self.prompt_config)
@@ -232,7 +240,7 @@ class Answerer:
             context = self._context(compressor, question, hits, max(budget - (tokens - limit), 0))
             prompt = build_prompt(question, context.text, self.prompt_config)
             tokens = check_fits(self.generator, prompt, self.prompt_config)
-        timings["prompt"] = _ms(t0)
+        timings["prompt"] = round(clock.lap("prompt"), 3)
         return PreparedPrompt(question, prompt, context, tokens, started, timings)
 
     def stream(self, question: str, **limits: Any) -> AnswerStream:

@@ -18,10 +18,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .. import tracing
 from ..errors import QueryError
 from ..search import Planner
 from ..search.filters import FilterSpec, MetadataIndex, normalize_filters
 from ..stores import ChunkStore
+from ..tracing import StageClock
 from ..types import Hit, SearchResult, StageTimings
 from .manifest import Manifest
 
@@ -155,9 +157,9 @@ class BundleView:
             if self.excluded is not None:
                 return self.planner.retrieve(query, int(k), mode, params, query_vector, excluded=self.excluded)
             return self.planner.retrieve(query, int(k), mode, params, query_vector, self.live)
-        t0 = time.perf_counter_ns()
+        clock = StageClock()
         allowed = self.metadata.allowed(spec)
-        filter_ms = (time.perf_counter_ns() - t0) / 1e6
+        filter_ms = clock.lap("filter")
         ids, scores, stages = self.planner.retrieve(query, int(k), mode, params, query_vector, allowed)
         return ids, scores, {"filter": filter_ms, **stages}
 
@@ -171,14 +173,16 @@ class BundleView:
         filters: Filters = None,
     ) -> SearchResult:
         """The ``k`` best chunks for ``query`` with their text, best first."""
-        ids, scores, stages = self.retrieve(query, k, mode, params, query_vector, filters)
-        t0 = time.perf_counter_ns()
-        chunks = self.store.get(ids)
-        stages["fetch"] = (time.perf_counter_ns() - t0) / 1e6
-        hits = tuple(
-            Hit(chunk=int(i), id=c.id, doc_id=c.doc_id, score=float(s), text=c.text, title=c.title)
-            for i, s, c in zip(ids, scores, chunks)
-        )
+        with tracing.span("retrieval.search", **{"retrieval.mode": mode, "retrieval.k": k}) as span:
+            ids, scores, stages = self.retrieve(query, k, mode, params, query_vector, filters)
+            clock = StageClock()
+            chunks = self.store.get(ids)
+            stages["fetch"] = clock.lap("fetch")
+            hits = tuple(
+                Hit(chunk=int(i), id=c.id, doc_id=c.doc_id, score=float(s), text=c.text, title=c.title)
+                for i, s, c in zip(ids, scores, chunks)
+            )
+            tracing.set_attributes(span, **{"retrieval.hits": len(hits)})
         return SearchResult(query=query, mode=mode, hits=hits, timings=StageTimings(stages))
 
     def search_batch(

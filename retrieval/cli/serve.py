@@ -26,6 +26,8 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     net = p.add_argument_group("network")
     net.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others need auth)")
     net.add_argument("--port", type=port, default=50051, help="gRPC port (default 50051; 0 picks a free one)")
+    net.add_argument("--http-port", type=port,
+                     help="also serve the API as HTTP/JSON on this port (POST /v1/search, ...; 0 picks a free one)")
     net.add_argument("--metrics-port", type=port, default=9464, help="Prometheus /metrics port (default 9464; 0 = off)")
     net.add_argument("--metrics-host", help="address of the /metrics endpoint, which has no auth (default: --host)")
     net.add_argument("--max-receive-bytes", type=positive_int, default=4 << 20, help="largest request message (default 4 MiB)")
@@ -96,6 +98,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
         host=args.host,
         port=args.port,
         metrics_port=args.metrics_port,
+        http_port=args.http_port,
         metrics_host=args.metrics_host,
         workers=args.workers,
         max_inflight=args.max_inflight,

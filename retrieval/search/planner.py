@@ -24,7 +24,6 @@ A caller that embeds queries itself (the service batches many queries into one m
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Protocol
 
@@ -32,6 +31,7 @@ import numpy as np
 
 from ..config import FusionConfig, PrefilterConfig, SearchConfig
 from ..errors import ConfigError, QueryError
+from ..tracing import StageClock
 from .fusion import fuse
 from .modes import FUSION_PARAMS, PREFILTER_PARAMS, SEARCH_MODES, available_modes
 from .prefilter import prefilter_search
@@ -94,7 +94,7 @@ class Planner:
             assert self.dense is not None  # checked just above
             given = check_query_vector(query_vector, int(self.dense.vectors.shape[1]))
         fusion, prefilter, vector_params = self._split(params or {})
-        clock = _Clock()
+        clock = StageClock()
         if allowed is not None and allowed.size == 0:  # the filter matched nothing
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), clock.stages
         if excluded is not None and excluded.size == 0:
@@ -133,7 +133,7 @@ class Planner:
         self,
         query: str,
         n: int,
-        clock: "_Clock",
+        clock: StageClock,
         allowed: np.ndarray | None = None,
         excluded: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -143,7 +143,7 @@ class Planner:
         clock.lap("bm25")
         return result
 
-    def _embed(self, query: str, clock: "_Clock", given: np.ndarray | None = None) -> np.ndarray:
+    def _embed(self, query: str, clock: StageClock, given: np.ndarray | None = None) -> np.ndarray:
         if given is not None:
             return given
         assert self.dense is not None
@@ -156,7 +156,7 @@ class Planner:
         vector: np.ndarray,
         n: int,
         params: dict[str, Any],
-        clock: "_Clock",
+        clock: StageClock,
         allowed: np.ndarray | None = None,
         prefilter: PrefilterConfig | None = None,
         excluded: np.ndarray | None = None,
@@ -219,7 +219,7 @@ class _Run(NamedTuple):
     fusion: FusionConfig
     prefilter: PrefilterConfig
     vector_params: dict[str, Any]
-    clock: "_Clock"
+    clock: StageClock
     allowed: np.ndarray | None
     excluded: np.ndarray | None
 
@@ -287,14 +287,3 @@ def check_query_vector(vector: Any, dim: int) -> np.ndarray:
     if not np.isfinite(array).all():
         raise QueryError("query_vector holds NaN or infinite values")
     return array
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.stages: dict[str, float] = {}
-        self._last = time.perf_counter_ns()
-
-    def lap(self, stage: str) -> None:
-        now = time.perf_counter_ns()
-        self.stages[stage] = self.stages.get(stage, 0.0) + (now - self._last) / 1e6
-        self._last = now

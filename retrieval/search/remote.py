@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import ShardUnavailableError
-from .planner import _Clock
+from ..tracing import StageClock
 from .call_batcher import CallBatcher
 from .fusion import fuse
 from .planner import DenseSide
@@ -85,7 +85,7 @@ class RemoteShardedPlanner(ShardedPlanner):
                      for r, send, name in zip(responses, sends, self.names)]
         return [[answers[i] for answers in per_shard] for i in range(len(calls))]
 
-    def _keyword(self, query: str, n: int, clock: _Clock, allowed: np.ndarray | None = None,
+    def _keyword(self, query: str, n: int, clock: StageClock, allowed: np.ndarray | None = None,
                  excluded: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         words = self.analyzer.words(query)
         clock.lap("analyze")
@@ -94,7 +94,7 @@ class RemoteShardedPlanner(ShardedPlanner):
         clock.lap("bm25")
         return result
 
-    def _dense(self, vector: np.ndarray, n: int, params: dict[str, Any], clock: _Clock, allowed: np.ndarray | None = None,
+    def _dense(self, vector: np.ndarray, n: int, params: dict[str, Any], clock: StageClock, allowed: np.ndarray | None = None,
                prefilter: Any = None, excluded: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         if allowed is not None:
             result = self._dense_among(vector, allowed, n, prefilter or self.config.prefilter, params)

@@ -25,7 +25,8 @@ from typing import Any, Callable, NamedTuple, Sequence
 import numpy as np
 
 from ..config import PrefilterConfig, SearchConfig
-from .planner import DenseSide, Planner, _Clock, keyword_topn
+from ..tracing import StageClock
+from .planner import DenseSide, Planner, keyword_topn
 from .prefilter import exact_topk
 
 EMPTY_IDS = np.empty(0, dtype=np.int64)
@@ -74,7 +75,7 @@ class ShardedPlanner(Planner):
     # -- the sides, fanned out ------------------------------------------------------------
 
     def _keyword(
-        self, query: str, n: int, clock: _Clock, allowed: np.ndarray | None = None, excluded: np.ndarray | None = None
+        self, query: str, n: int, clock: StageClock, allowed: np.ndarray | None = None, excluded: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         words = self.analyzer.words(query)  # split once; each shard looks the words up itself
         clock.lap("analyze")
@@ -91,7 +92,7 @@ class ShardedPlanner(Planner):
         vector: np.ndarray,
         n: int,
         params: dict[str, Any],
-        clock: _Clock,
+        clock: StageClock,
         allowed: np.ndarray | None = None,
         prefilter: PrefilterConfig | None = None,
         excluded: np.ndarray | None = None,
@@ -161,7 +162,7 @@ def shard_keyword(
 def shard_dense(
     shard: Shard, vector: np.ndarray, n: int, params: dict[str, Any], excluded: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    ids, scores = shard.planner._dense(vector, n, params, _Clock(), None, None, excluded)
+    ids, scores = shard.planner._dense(vector, n, params, StageClock(), None, None, excluded)
     return shard.ids[ids], scores
 
 

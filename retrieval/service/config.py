@@ -34,6 +34,7 @@ class ServiceConfig:
     host: str = "127.0.0.1"
     port: int = 50051
     metrics_port: int = 9464  # 0: no metrics endpoint
+    http_port: int | None = None  # HTTP/JSON beside gRPC on the same host (0: a free port); None: off
     metrics_host: str | None = None  # None: the gRPC host. The endpoint has no auth.
     workers: int = 0
     max_inflight: int = 64
@@ -75,6 +76,10 @@ class ServiceConfig:
     def __post_init__(self) -> None:
         _int("port", self.port, 0, MAX_PORT)
         _int("metrics_port", self.metrics_port, 0, MAX_PORT)
+        if self.http_port is not None:
+            _int("http_port", self.http_port, 0, MAX_PORT)
+            if self.http_port and self.http_port in (self.port, self.metrics_port):
+                raise ConfigError(f"service.http_port {self.http_port} is already the gRPC or the metrics port")
         _int("workers", self.workers, 0, 256)
         _int("max_inflight", self.max_inflight, 1, 100_000)
         _int("queue_limit", self.queue_limit, 0, 1_000_000)

@@ -12,59 +12,31 @@ Every call of ``retrieval.v1.Retrieval`` passes through here (health and reflect
 - the request counter, latency and in-flight gauge are updated, and one JSON line is logged on
   the ``retrieval.service`` logger: method, code, ms, k, mode, cached, peer (+ what the
   servicer adds to the call's ``CallRecord``).
+
+The counting, status, metrics and log are ``calls.CallObserver``'s, shared with the HTTP gateway.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
-import json
 import logging
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import grpc
 
+from .calls import LOG, Call, CallObserver, CallRecord, current_call
 from .config import ServiceConfig
 from .lifecycle import Lifecycle
-from .parsing import RequestProblem, checked_deserializer, guard_handler
-from .status import status_for
+from .parsing import checked_deserializer, guard_handler
 
-LOG = logging.getLogger("retrieval.service")
+__all__ = ["CallRecord", "ObservingInterceptor", "SERVICE_PREFIX", "current_call"]
+
 SERVICE_PREFIX = "/retrieval.v1.Retrieval/"
 # The client's deadline fires a little before the server's copy of it (the server starts its
 # clock when the call arrives): a cancel this close to the deadline is the deadline.
 DEADLINE_SLACK_S = 0.1
-
-
-@dataclass
-class CallRecord:
-    """What one call did; the servicer fills in the request's details as it learns them."""
-
-    method: str
-    peer: str
-    code: str = "OK"
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def note(self, **details: Any) -> None:
-        self.details.update(details)
-
-    def line(self, ms: float) -> str:
-        record = {"method": self.method, "code": self.code, "ms": round(ms, 3), "k": None, "mode": None, "cached": False}
-        record.update(self.details)
-        record["peer"] = self.peer
-        return json.dumps(record, ensure_ascii=False, default=str)
-
-
-_CURRENT: contextvars.ContextVar[CallRecord | None] = contextvars.ContextVar("retrieval_service_call", default=None)
-
-
-def current_call() -> CallRecord:
-    """The record of the call being served (a throwaway one outside a call)."""
-    record = _CURRENT.get()
-    return record if record is not None else CallRecord("?", "?")
 
 
 class ObservingInterceptor(grpc.aio.ServerInterceptor):
@@ -75,9 +47,8 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
         logger: logging.Logger = LOG,
         max_receive_bytes: int = ServiceConfig.max_receive_bytes,
     ) -> None:
-        self.lifecycle = lifecycle
+        self.observer = CallObserver(lifecycle, metrics, logger)
         self.metrics = metrics
-        self.logger = logger
         self.max_receive_bytes = max_receive_bytes
 
     async def intercept_service(
@@ -126,7 +97,7 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
                 try:
                     return await behavior(request, context)
                 finally:
-                    self.lifecycle.exit()
+                    self.observer.exit()
             except BaseException as exc:
                 await self._fail(call, exc, context)
                 raise
@@ -149,7 +120,7 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
                         async for message in messages:
                             yield message
                 finally:
-                    self.lifecycle.exit()
+                    self.observer.exit()
             except BaseException as exc:
                 await self._fail(call, exc, context)
                 raise
@@ -160,20 +131,13 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
 
     # -- steps ------------------------------------------------------------------------------
 
-    def _begin(self, method: str, context: grpc.aio.ServicerContext) -> "_Call":
-        record = CallRecord(method, context.peer())
-        _CURRENT.set(record)  # each call runs in its own task: nothing leaks to the next call
-        if self.metrics is not None:
-            self.metrics.inflight.inc()
-        return _Call(record, time.perf_counter_ns())
+    def _begin(self, method: str, context: grpc.aio.ServicerContext) -> Call:
+        return self.observer.begin(method, context.peer(), lambda: dict(context.invocation_metadata() or ()))
 
     def _enter(self, request: Any) -> None:
-        self.lifecycle.enter()
-        if isinstance(request, RequestProblem):
-            self.lifecycle.exit()
-            raise request.error
+        self.observer.enter(request)
 
-    async def _fail(self, call: "_Call", exc: BaseException, context: grpc.aio.ServicerContext) -> None:
+    async def _fail(self, call: Call, exc: BaseException, context: grpc.aio.ServicerContext) -> None:
         """Record the outcome; abort with the mapped status unless gRPC already has one."""
         if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
             remaining = context.time_remaining()
@@ -184,35 +148,14 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
             code = context.code()
             call.record.code = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
             return
-        code, message = status_for(exc)
-        call.record.code = code.name
-        if code is grpc.StatusCode.INTERNAL:
-            self.logger.error("unexpected error in %s", call.record.method, exc_info=exc)
-        else:
-            call.record.note(error=message)
+        code, message = self.observer.failed(call, exc)
         self._end(call)  # before abort: the client may see the status before abort returns
         await context.abort(code, message)  # raises AbortError in place of exc
 
-    def _end(self, call: "_Call") -> None:
-        if call.ended:
-            return
-        call.ended = True
-        ms = (time.perf_counter_ns() - call.started_ns) / 1e6
-        if self.metrics is not None:
-            self.metrics.inflight.dec()
-            self.metrics.request(call.record.method, call.record.code, ms)
-        if self.logger.isEnabledFor(logging.INFO):
-            self.logger.info(call.record.line(ms))
+    def _end(self, call: Call) -> None:
+        self.observer.end(call)
 
 
 @dataclass
 class _Arrival:
     arrived: bool = False  # the request arrived and the call began
-
-
-@dataclass
-class _Call:
-    record: CallRecord
-    started_ns: int
-    ended: bool = False
-

@@ -20,6 +20,7 @@ from typing import Any, Hashable, Sequence
 
 import numpy as np
 
+from .. import tracing
 from ..types import Hit
 from .admission import BATCH, INTERACTIVE, Admission
 from .caches import result_key, semantic_key
@@ -126,8 +127,10 @@ class SearchPipeline:
         check_deadline(deadline)
         t0 = time.perf_counter_ns()
         vector = await self.batcher.embed(query.query)
+        elapsed = time.perf_counter_ns() - t0
+        tracing.record_stage("embed", elapsed)  # the engine is given the vector: this is the embed stage
         if timings is not None:
-            timings["embed"] = (time.perf_counter_ns() - t0) / 1e6
+            timings["embed"] = elapsed / 1e6
         return vector
 
     def _similar(self, query: SearchQuery, vector: np.ndarray | None, timings: dict[str, float]) -> SearchOutcome | None:

@@ -1,5 +1,8 @@
 """The gRPC server: ``retrieval.v1.Retrieval``, health, reflection, metrics; start and stop.
 
+With ``http_port`` set, the same servicer is also served as HTTP/JSON (``http_gateway.py``) on
+the same event loop, sharing admission, caches, auth, metrics and the request log.
+
     server = RetrievalServer(engine, ServiceConfig(port=50051), generator=generator)
     await server.start()             # listening, warmed up, health SERVING
     await server.wait_for_termination()
@@ -77,9 +80,12 @@ class RetrievalServer:
         self.lifecycle = Lifecycle()
         self.port: int | None = None  # the bound port, once started
         self.metrics_port: int | None = None
+        self.http_port: int | None = None  # the HTTP/JSON gateway's bound port, when it runs
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._metrics_http: Any = None
+        self._http: Any = None  # HttpGateway (aiohttp is imported only when it is asked for)
+        self._servicer: RetrievalServicer | None = None
         self._pool: CpuPool | None = None
         self._batcher: MicroBatcher | None = None
         self.admission: Admission | None = None
@@ -128,12 +134,15 @@ class RetrievalServer:
         await self.health.set("", NOT_SERVING)
         await self.health.set(SERVICE_NAME, NOT_SERVING)
         await self._server.start()
+        if config.http_port is not None:
+            await self._start_http()
         if config.metrics_port:
             metrics_host = (config.metrics_host or config.host).strip("[]")
             self._metrics_http = self.metrics.start_http(config.metrics_port, metrics_host)
             self.metrics_port = self._metrics_http.port
         self._announced = True
-        LOG.info("listening on %s:%s (%s, auth %s); warming up", config.host, self.port,
+        http = f", HTTP/JSON on port {self.http_port}" if self.http_port is not None else ""
+        LOG.info("listening on %s:%s%s (%s, auth %s); warming up", config.host, self.port, http,
                  "TLS" if config.tls_enabled else "plaintext", "on" if config.auth_enabled else "off")
         await self._warm()
         self.lifecycle.serving()
@@ -142,6 +151,22 @@ class RetrievalServer:
         if config.reload_interval_s and hasattr(self.engine, "refresh"):
             self._watcher = asyncio.ensure_future(self._follow_bundle(config.reload_interval_s))
         LOG.info("serving %s on port %s", SERVICE_NAME, self.port)
+
+    async def _start_http(self) -> None:
+        from .calls import CallObserver
+        from .http_gateway import HttpGateway
+
+        config = self.config
+        assert self._servicer is not None and config.http_port is not None
+        check_port_free(config.host, config.http_port)
+        tokens = TokenSet(config.tokens) if config.auth_enabled else None
+        observer = CallObserver(self.lifecycle, self.metrics)
+        self._http = HttpGateway(self._servicer, observer, tokens, config.max_receive_bytes)
+        ssl_context = _tls_context(config.tls_cert, config.tls_key) if config.tls_enabled else None
+        try:
+            self.http_port = await self._http.start(config.host, config.http_port, ssl_context)
+        except OSError as exc:
+            raise ConfigError(f"cannot serve HTTP on {config.host}:{config.http_port}: {exc.strerror or exc}") from None
 
     async def _follow_bundle(self, interval: float) -> None:
         """Switch to a newer bundle version when one is committed (off the event loop)."""
@@ -170,6 +195,7 @@ class RetrievalServer:
         )
         assert self.searches is not None and self.answers is not None
         servicer = RetrievalServicer(self.rules, self.searches, self.answers, self.config.max_send_bytes, self.budget)
+        self._servicer = servicer  # the HTTP gateway serves the same one
         retrieval_pb2_grpc.add_RetrievalServicer_to_server(servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(SERVICE_NAMES, server)
@@ -246,6 +272,8 @@ class RetrievalServer:
             # Drained: what is left are health watches and reflection streams, which never end
             # on their own, so there is nothing to wait for.
             await self._server.stop(0 if drained else max(deadline - time.monotonic(), 0.0))
+        if self._http is not None:
+            await self._http.stop()
         if self._batcher is not None:
             await self._batcher.close()
         if self._pool is not None:
@@ -290,3 +318,15 @@ def _tls_credentials(cert: Path | None, key: Path | None) -> grpc.ServerCredenti
     except OSError as exc:
         raise ConfigError(f"cannot read the TLS certificate or key: {exc.strerror or exc}: {exc.filename}") from None
     return grpc.ssl_server_credentials([(key_bytes, cert_bytes)])
+
+
+def _tls_context(cert: Path | None, key: Path | None) -> Any:
+    """The HTTP gateway's TLS context: the same certificate and key as gRPC's."""
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(str(cert), str(key))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load the TLS certificate or key for HTTP: {exc}") from None
+    return context

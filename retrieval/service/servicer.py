@@ -18,7 +18,7 @@ from ..errors import QueryError
 from . import convert
 from .answering import AnswerPipeline
 from .errors import ResponseTooLarge
-from .interceptors import current_call
+from .calls import current_call
 from .pipeline import SearchPipeline
 from .response_budget import ResponseBudget
 from .protos import retrieval_pb2 as pb

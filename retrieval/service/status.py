@@ -75,3 +75,33 @@ def _http_code(status: int) -> grpc.StatusCode:
         return Code.UNAVAILABLE
     # The endpoint refused what we sent it (a 4xx): our configuration, not the client's input.
     return Code.FAILED_PRECONDITION
+
+
+# The HTTP status of each gRPC code: Google's own mapping (google/rpc/code.proto), so an HTTP
+# client retries, backs off or gives up exactly as a gRPC client would.
+HTTP_STATUS: dict[grpc.StatusCode, int] = {
+    Code.OK: 200,
+    Code.CANCELLED: 499,
+    Code.UNKNOWN: 500,
+    Code.INVALID_ARGUMENT: 400,
+    Code.DEADLINE_EXCEEDED: 504,
+    Code.NOT_FOUND: 404,
+    Code.ALREADY_EXISTS: 409,
+    Code.PERMISSION_DENIED: 403,
+    Code.UNAUTHENTICATED: 401,
+    Code.RESOURCE_EXHAUSTED: 429,
+    Code.FAILED_PRECONDITION: 400,
+    Code.ABORTED: 409,
+    Code.OUT_OF_RANGE: 400,
+    Code.UNIMPLEMENTED: 501,
+    Code.INTERNAL: 500,
+    Code.UNAVAILABLE: 503,
+    Code.DATA_LOSS: 500,
+}
+
+
+def http_status_for(exc: BaseException, code: grpc.StatusCode) -> int:
+    """The HTTP status of a call that failed with ``exc`` (mapped to ``code``)."""
+    if isinstance(exc, RequestTooLarge):
+        return 413  # RESOURCE_EXHAUSTED would read as 429, "retry later": this one never fits
+    return HTTP_STATUS.get(code, 500)

@@ -8,6 +8,7 @@ has already passed when a thread picks it up is dropped, not run: nobody waits f
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, TypeVar
@@ -23,9 +24,13 @@ class CpuPool:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="retrieval-cpu")
 
     async def run(self, fn: Callable[[], T], deadline: float | None = None) -> T:
-        """``fn()`` on a pool thread; ``DeadlineExpired`` instead if ``deadline`` passes first."""
+        """``fn()`` on a pool thread; ``DeadlineExpired`` instead if ``deadline`` passes first.
+
+        ``fn`` runs in a copy of the caller's context (as ``asyncio.to_thread`` does), so the
+        call's trace span is the parent of what it records."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, _unless_expired, fn, deadline)
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(self._executor, context.run, _unless_expired, fn, deadline)
 
     def shutdown(self, wait: bool = True) -> None:
         """Drop queued jobs; ``wait`` for the running ones (a thread cannot be interrupted)."""
