@@ -4,7 +4,8 @@
 
 "On" is what a production app configures: the SDK's ``TracerProvider`` with a
 ``BatchSpanProcessor`` (spans exported from a background thread) and an exporter that drops
-them (the network is not what is measured). "Off" is no provider, what every user without
+them (the network is not what is measured), sampling every trace, and again sampling one in ten
+(``--sample 0.1``: ``ParentBased(TraceIdRatioBased)``, a common production setting). "Off" is no provider, what every user without
 OpenTelemetry runs. The two are interleaved query by query, the order alternating, by swapping
 the provider ``opentelemetry.trace.get_tracer_provider`` returns (a global set once otherwise).
 Per mode: bm25 (the shortest search: the worst case for a relative overhead) and hybrid with
@@ -26,6 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from retrieval import Engine, tracing
@@ -82,19 +84,22 @@ def main() -> int:
     parser.add_argument("--queries", default=str(SCIFACT_QUERIES))
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sample", type=float, nargs="*", default=[1.0, 0.1], help="sampling ratios to measure")
     args = parser.parse_args()
     queries = [text for _, text in read_queries(args.queries)]
     exporter = DroppingExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(exporter))
     results = {}
     with Engine.open(args.bundle) as engine:
         cases = [("bm25", False)] + ([("hybrid", False), ("hybrid", True)] if "hybrid" in engine.modes else [])
-        for mode, cold in cases:
-            name = mode if mode == "bm25" else f"{mode} ({'cold' if cold else 'warm'} embedding cache)"
-            results[name] = measure(engine, mode, cold, queries, args.rounds, args.k, provider)
-            print(name, results[name], file=sys.stderr)
-    provider.shutdown()
+        for ratio in args.sample:
+            provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(ratio)))
+            provider.add_span_processor(BatchSpanProcessor(exporter))
+            for mode, cold in cases:
+                name = mode if mode == "bm25" else f"{mode} ({'cold' if cold else 'warm'} embedding cache)"
+                name = f"{name}, sampled {ratio:g}"
+                results[name] = measure(engine, mode, cold, queries, args.rounds, args.k, provider)
+                print(name, results[name], file=sys.stderr)
+            provider.shutdown()
     json.dump({"bundle": args.bundle, "queries": len(queries), "rounds": args.rounds, "k": args.k,
                "spans_exported": exporter.spans, "results": results, "python": platform.python_version(),
                "machine": platform.platform(), "cpus": os.cpu_count()}, sys.stdout, indent=2)  # fmt: skip

@@ -8,6 +8,9 @@ Stage spans are made from the timings the engine already takes: ``StageClock.lap
 records the stage's milliseconds (what results report in ``timings``) and, when tracing, a span
 named ``bm25`` with the same start and end under the current span. So the spans and the
 reported timings can never disagree, and a stage costs a span only when someone reads them.
+Inside a ``span(...)`` block the stage spans are made when the block ends, in one go: the SDK's
+Python work (tens of microseconds a span) then runs in one tight loop instead of between the
+native stages, which measured about half the overhead on hybrid searches.
 
     retrieval.search            (BundleView.search: one per query; mode, k, hits)
       analyze, bm25, embed, dense, fuse, fetch, filter
@@ -21,6 +24,7 @@ reported timings can never disagree, and a stage costs a span only when someone 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import time
 from typing import Any, Callable, Iterator, Mapping
 
@@ -38,6 +42,20 @@ _OFF_PROVIDERS: tuple[type, ...] = (
 # The last provider seen and its tracer (get_tracer is not free). Held, not keyed by id(): a
 # replaced provider's id can be reused by the next one.
 _cached: tuple[Any, Any] = (None, None)
+# Inside span(...): the stages lapped meanwhile, as (name, start, end) epoch ns, made at its end.
+_PENDING: contextvars.ContextVar[list[tuple[str, int, int]] | None] = contextvars.ContextVar(
+    "retrieval_stage_spans", default=None
+)
+
+
+class _Discard(list):  # type: ignore[type-arg]
+    """The stages of a span the sampler dropped: none of them would be exported either."""
+
+    def append(self, item: Any) -> None:
+        pass
+
+
+_DISCARD = _Discard()
 
 
 def active_tracer() -> Any:
@@ -77,7 +95,13 @@ class StageClock:
         ms = elapsed / 1e6
         self.stages[stage] = self.stages.get(stage, 0.0) + ms
         if traced and self._tracer is not None:
-            record_span(self._tracer, stage, elapsed, now + self._epoch)
+            end = now + self._epoch
+            pending = _PENDING.get()
+            if pending is not None:
+                pending.append((stage, end - elapsed, end))
+            else:
+                record_span(self._tracer, stage, elapsed, end)
+            now = time.perf_counter_ns()  # the span's own cost belongs to no stage
         self._last = now
         return ms
 
@@ -104,14 +128,20 @@ def record_stage(name: str, elapsed_ns: int, end_ns: int | None = None, parent: 
 def _span(tracer: Any, name: str, attributes: Mapping[str, Any]) -> Iterator[Any]:
     # start_span + attach rather than start_as_current_span: the same span, fewer layers per call.
     span = tracer.start_span(name, attributes=attributes)
-    token = otel_context.attach(otel_trace.set_span_in_context(span))
+    context = otel_trace.set_span_in_context(span)
+    token = otel_context.attach(context)
+    stages: list[tuple[str, int, int]] = [] if span.is_recording() else _DISCARD
+    collecting = _PENDING.set(stages)
     try:
         yield span
     except BaseException as exc:
         span.set_status(otel_trace.Status(otel_trace.StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
         raise
     finally:
+        _PENDING.reset(collecting)
         otel_context.detach(token)
+        for stage, start, end in stages:
+            tracer.start_span(stage, context=context, start_time=start).end(end_time=end)
         span.end()
 
 
@@ -119,7 +149,8 @@ _NO_SPAN = contextlib.nullcontext(None)
 
 
 def span(name: str, **attributes: Any) -> contextlib.AbstractContextManager[Any]:
-    """A span around a block, current inside it (yields the span, or None when off)."""
+    """A span around a block, current inside it (yields the span, or None when off); the
+    stages lapped inside become its children when it ends."""
     tracer = active_tracer()
     if tracer is None:
         return _NO_SPAN

@@ -52,7 +52,9 @@ def _by_name(exporter: InMemorySpanExporter) -> dict[str, list]:
 
 
 def _children(exporter: InMemorySpanExporter, parent) -> list[str]:
-    return [s.name for s in exporter.get_finished_spans() if s.parent is not None and s.parent.span_id == parent.context.span_id]
+    """The names of ``parent``'s children, in the order they started."""
+    children = [s for s in exporter.get_finished_spans() if s.parent is not None and s.parent.span_id == parent.context.span_id]
+    return [s.name for s in sorted(children, key=lambda s: s.start_time)]
 
 
 # -- off ----------------------------------------------------------------------------------------
@@ -71,6 +73,28 @@ def test_off_when_no_provider_is_configured(engine, monkeypatch) -> None:
 
 
 # -- the library --------------------------------------------------------------------------------
+
+
+def test_a_search_the_sampler_drops_makes_no_stage_spans(engine, monkeypatch) -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(otel_trace, "get_tracer_provider", lambda: provider)
+    made = []
+    real_start = provider.get_tracer("x").__class__.start_span
+
+    def counting(self, name, *args, **kwargs):
+        made.append(name)
+        return real_start(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(provider.get_tracer("x").__class__, "start_span", counting)
+    result = engine.search("how do I parse json", k=3, mode="hybrid")
+    assert result.hits and "embed" in result.timings.stages
+    assert made == ["retrieval.search"] and exporter.get_finished_spans() == ()
+
+
 
 
 def test_a_search_is_a_span_with_one_child_per_stage(engine, spans) -> None:
