@@ -25,7 +25,6 @@ import time
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from ..errors import QueryError
@@ -33,6 +32,7 @@ from . import openapi
 from .auth import DENIED, TokenSet
 from .calls import Call, CallObserver
 from .errors import RequestTooLarge, Unauthenticated
+from .json_messages import parse_message, to_json
 from .lifecycle import Phase
 from .protos import retrieval_pb2 as pb
 from .servicer import RetrievalServicer
@@ -230,27 +230,7 @@ class HttpGateway:
         return web.Response(status=status, body=_error_body(code.name, message), content_type=JSON, headers=headers)
 
 
-# -- JSON -------------------------------------------------------------------------------------
-
-
-def parse_message(body: bytes, message_type: type[Message]) -> Message:
-    """The request message of a JSON body; ``QueryError`` naming what is wrong."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise QueryError("the request body is not UTF-8 JSON") from None
-    if not text.strip():
-        raise QueryError(f"the request body is empty: send a {message_type.DESCRIPTOR.name} as JSON")
-    try:
-        return json_format.Parse(text, message_type())
-    except json_format.ParseError as exc:
-        raise QueryError(f"the request body is not a valid {message_type.DESCRIPTOR.name}: {exc}") from None
-
-
-def to_json(message: Message) -> bytes:
-    """A message's JSON: the .proto's field names, every field present (0, "", false included)."""
-    as_dict = json_format.MessageToDict(message, always_print_fields_with_no_presence=True, preserving_proto_field_name=True)
-    return json.dumps(as_dict, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+# -- server-sent events -----------------------------------------------------------------------
 
 
 def sse_event(event: pb.AnswerEvent) -> bytes:

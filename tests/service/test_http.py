@@ -139,7 +139,8 @@ def _sse_events(lines: Iterator[str]) -> Iterator[tuple[str, dict]]:
         ({"query": "json", "k": 100000}, "k"),
         ({"query": "json", "colour": "red"}, "colour"),  # an unknown field is refused, not ignored
         ({"query": 3}, "SearchRequest"),
-        (b"{not json", "not a valid SearchRequest"),
+        (b"{not json", "not JSON"),
+        (b"[]", "JSON object"),
         (b"", "empty"),
         (b"\xff\xfe", "UTF-8"),
     ],
