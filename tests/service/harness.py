@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from typing import Any, Coroutine, TypeVar
 
 import grpc
@@ -15,6 +16,15 @@ from retrieval.service.server import RetrievalServer
 
 T = TypeVar("T")
 START_TIMEOUT_S = 120.0
+
+
+def wait_for(condition: Any, timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``condition()`` until it is true; ``AssertionError`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
 
 
 def free_port() -> int:

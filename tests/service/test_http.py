@@ -22,7 +22,7 @@ from retrieval.service.lifecycle import Phase
 from retrieval.service.protos import retrieval_pb2 as pb
 
 from .fakes import ScriptedEngine
-from .harness import ServerThread
+from .harness import ServerThread, wait_for
 
 DELAY_S = 0.4
 LONG = {"question": "Write a long, detailed essay about every module mentioned.", "k": 3, "budget_tokens": 60,
@@ -44,14 +44,6 @@ def http(http_server: ServerThread) -> Iterator[httpx.Client]:
 def _log_lines(caplog, method: str) -> list[dict]:
     prefix = f'{{"method": "{method}"'
     return [json.loads(m) for r in caplog.records if (m := r.getMessage()).startswith(prefix)]
-
-
-def _wait_for(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.01)
 
 
 def _error(response: httpx.Response) -> tuple[int, str, str]:
@@ -111,11 +103,11 @@ def test_a_client_that_disconnects_stops_the_answer(http_server, http, caplog) -
         first = next(_sse_events(lines))
         assert first[0] == "token"
     # Leaving the block closed the connection mid-stream.
-    _wait_for(lambda: _log_lines(caplog, "Answer"))
+    wait_for(lambda: _log_lines(caplog, "Answer"))
     (line,) = _log_lines(caplog, "Answer")
     assert line["code"] == "CANCELLED" and line["transport"] == "http"
     assert line["finish_reason"] == "cancelled" and line["completion_tokens"] < 100
-    _wait_for(lambda: http_server.server.answers.streams == 0)
+    wait_for(lambda: http_server.server.answers.streams == 0)
 
 
 def _sse_events(lines: Iterator[str]) -> Iterator[tuple[str, dict]]:
@@ -204,9 +196,9 @@ def test_overload_is_429_at_once(engine) -> None:
         threads = [threading.Thread(target=lambda q=q: results.append(httpx.post(base + "/v1/search", json={"query": q, "mode": "bm25"}, timeout=10)))
                    for q in ("json one", "json two")]  # fmt: skip
         threads[0].start()
-        _wait_for(lambda: server.server.admission.inflight == 1)
+        wait_for(lambda: server.server.admission.inflight == 1)
         threads[1].start()
-        _wait_for(lambda: server.server.admission.queued == 1)
+        wait_for(lambda: server.server.admission.queued == 1)
         started = time.perf_counter()
         refused = httpx.post(base + "/v1/search", json={"query": "json three", "mode": "bm25"}, timeout=10)
         assert time.perf_counter() - started < DELAY_S / 2
@@ -289,3 +281,14 @@ def test_the_load_generator_drives_http_like_grpc(engine) -> None:
         wrong = LoadSpec(target, queries=queries, concurrency=2, duration_s=0.2, token="nope", transport="http")
         refused = summarize(asyncio.run(run_load(wrong)), wrong)
         assert refused["ok"] == 0 and set(refused["errors_by_code"]) == {"UNAUTHENTICATED"}
+
+
+def test_serve_http_port_option_becomes_the_config() -> None:
+    import argparse
+
+    from retrieval.service.main import add_serve_parser, config_from_args
+
+    parser = argparse.ArgumentParser(prog="retrieval")
+    add_serve_parser(parser.add_subparsers(dest="command"))
+    assert config_from_args(parser.parse_args(["serve", "x", "--http-port", "8080"]), environ={}).http_port == 8080
+    assert config_from_args(parser.parse_args(["serve", "x"]), environ={}).http_port is None

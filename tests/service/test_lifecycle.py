@@ -22,7 +22,7 @@ from retrieval.service.main import add_serve_parser, config_from_args, main
 from retrieval.service.protos import retrieval_pb2 as pb
 
 from .fakes import ScriptedEngine
-from .harness import ServerThread, free_port
+from .harness import ServerThread, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -41,14 +41,14 @@ def test_stop_drains_in_flight_calls_under_load(engine) -> None:
             stub = server.stub(channel)
             calls = [stub.Search.future(pb.SearchRequest(query=f"json {i}", mode="bm25"), timeout=30) for i in range(12)]
             calls.append(stub.SearchBatch.future(pb.SearchBatchRequest(requests=[pb.SearchRequest(query="json b")]), timeout=30))
-            _wait_for(lambda: server.server.lifecycle.active == 13)
+            wait_for(lambda: server.server.lifecycle.active == 13)
             assert _health(probe) == SERVING
             stopping = asyncio.run_coroutine_threadsafe(server.server.stop(grace=20), server.loop)
             # Health turns NOT_SERVING first, while the in-flight calls are still running.
-            _wait_for(lambda: _health(probe) == NOT_SERVING)
+            wait_for(lambda: _health(probe) == NOT_SERVING)
             assert server.server.lifecycle.active > 0
             # Then new calls are refused (retry elsewhere) while the old ones finish.
-            _wait_for(lambda: _refused(stub))
+            wait_for(lambda: _refused(stub))
             results = [call.result() for call in calls]  # none failed
             assert all(r.hits for r in results[:-1]) and results[-1].responses[0].hits
             stopping.result(timeout=30)
@@ -71,7 +71,7 @@ def test_the_grace_period_bounds_the_drain(engine) -> None:
     try:
         with server.channel() as channel:
             call = server.stub(channel).Search.future(pb.SearchRequest(query="json slow", mode="bm25"), timeout=30)
-            _wait_for(lambda: slow.calls)
+            wait_for(lambda: slow.calls)
             started = time.perf_counter()
             server.run(server.server.stop(grace=0.5))
             assert time.perf_counter() - started < 2.5  # did not wait for the 3 s search
@@ -101,7 +101,7 @@ def test_sigterm_drains_and_exits_cleanly(bundle: Path, tmp_path: Path) -> None:
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            _wait_for(lambda: _serving(channel), timeout=90, what="the server to report SERVING")
+            wait_for(lambda: _serving(channel), timeout=90, what="the server to report SERVING")
             response = pb.SearchRequest(query="parse json", k=1)
             assert channel.unary_unary(
                 "/retrieval.v1.Retrieval/Search", pb.SearchRequest.SerializeToString, pb.SearchResponse.FromString
@@ -110,7 +110,7 @@ def test_sigterm_drains_and_exits_cleanly(bundle: Path, tmp_path: Path) -> None:
                 metrics = page.read().decode()
             assert 'retrieval_requests_total{code="OK",method="Search"} 1.0' in metrics
             process.send_signal(signal.SIGTERM)
-            _wait_for(lambda: _health(channel) == NOT_SERVING, timeout=5, what="NOT_SERVING during the drain")
+            wait_for(lambda: _health(channel) == NOT_SERVING, timeout=5, what="NOT_SERVING during the drain")
         _, stderr = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
@@ -155,11 +155,3 @@ def test_serve_options_become_the_config(tmp_path: Path) -> None:
     assert config.tokens == {"alpha", "beta"} and config.auth_enabled
     assert (config.host, config.port, config.queue_limit) == ("0.0.0.0", 0, 3)
     assert config.semantic_cache_threshold == 0.95 and config.default_answer_tokens == 64
-
-
-def _wait_for(condition, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)

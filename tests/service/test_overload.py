@@ -13,7 +13,7 @@ import pytest
 from retrieval.service.protos import retrieval_pb2 as pb
 
 from .fakes import ScriptedEngine
-from .harness import ServerThread
+from .harness import ServerThread, wait_for
 
 DELAY_S = 0.4
 
@@ -27,9 +27,9 @@ def test_beyond_the_queue_limit_calls_get_resource_exhausted_at_once(engine) -> 
     with ServerThread(slow, workers=1, max_inflight=1, queue_limit=1, result_cache_size=0) as server, server.channel() as channel:
         stub = server.stub(channel)
         running = stub.Search.future(_search("json one"), timeout=10)
-        _wait_for(lambda: server.server.admission.inflight == 1)
+        wait_for(lambda: server.server.admission.inflight == 1)
         queued = stub.Search.future(_search("json two"), timeout=10)
-        _wait_for(lambda: server.server.admission.queued == 1)
+        wait_for(lambda: server.server.admission.queued == 1)
         started = time.perf_counter()
         with pytest.raises(grpc.RpcError) as info:
             stub.Search(_search("json three"), timeout=10)
@@ -47,7 +47,7 @@ def test_an_expired_call_is_dropped_before_its_work_runs(engine, caplog) -> None
     with ServerThread(slow, workers=1, max_inflight=8, result_cache_size=0) as server, server.channel() as channel:
         stub = server.stub(channel)
         first = stub.Search.future(_search("json first"), timeout=10)
-        _wait_for(lambda: slow.calls == ["json first"])
+        wait_for(lambda: slow.calls == ["json first"])
         with pytest.raises(grpc.RpcError) as info:
             stub.Search(_search("json expired"), timeout=DELAY_S / 4)
         assert info.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
@@ -74,16 +74,16 @@ def test_interactive_calls_overtake_queued_batches(engine) -> None:
 
         first = stub.Search.future(_search("json holder"), timeout=20)
         first.add_done_callback(note("holder"))
-        _wait_for(lambda: server.server.admission.inflight == 1)
+        wait_for(lambda: server.server.admission.inflight == 1)
         batch = stub.SearchBatch.future(pb.SearchBatchRequest(requests=[_search("json batch")]), timeout=20)
         batch.add_done_callback(note("batch"))
-        _wait_for(lambda: server.server.admission.queued == 1)
+        wait_for(lambda: server.server.admission.queued == 1)
         search = stub.Search.future(_search("json interactive"), timeout=20)
         search.add_done_callback(note("search"))
-        _wait_for(lambda: server.server.admission.queued == 2)
+        wait_for(lambda: server.server.admission.queued == 2)
         for future in (first, batch, search):
             future.result()
-        _wait_for(lambda: len(finished) == 3)
+        wait_for(lambda: len(finished) == 3)
         assert finished == ["holder", "search", "batch"]
         assert slow.calls == ["json holder", "json interactive", "json batch"]
 
@@ -97,12 +97,4 @@ def test_answer_streams_beyond_the_limit_are_refused(engine, generator) -> None:
             list(stub.Answer(pb.AnswerRequest(question="What does re do?", max_tokens=4), timeout=30))
         assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
         long.cancel()
-        _wait_for(lambda: server.server.answers.streams == 0)
-
-
-def _wait_for(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.005)
+        wait_for(lambda: server.server.answers.streams == 0)

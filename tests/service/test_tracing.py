@@ -7,7 +7,6 @@ out again after), so every other test runs with tracing off, as a user without O
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Iterator
 
 import httpx
@@ -21,7 +20,7 @@ from retrieval import tracing
 from retrieval.answer import Answerer
 from retrieval.service.protos import retrieval_pb2 as pb
 
-from .harness import ServerThread
+from .harness import ServerThread, wait_for
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -188,10 +187,7 @@ def test_an_answer_call_traces_preparation_and_generation_under_its_span(traced_
         assert response.status_code == 200
         assert "event: done" in response.read().decode()
     # A stream's span ends after its last byte is sent: the client may read it first.
-    deadline = time.monotonic() + 10
-    while "retrieval.v1.Retrieval/Answer" not in _by_name(spans):
-        assert time.monotonic() < deadline, "the Answer call's span never ended"
-        time.sleep(0.01)
+    wait_for(lambda: "retrieval.v1.Retrieval/Answer" in _by_name(spans), what="the Answer call's span")
     named = _by_name(spans)
     (server,) = named["retrieval.v1.Retrieval/Answer"]
     assert format(server.context.trace_id, "032x") == TRACE_ID
