@@ -239,6 +239,31 @@ class PrefilterConfig(_Section):
 
 
 @dataclass(frozen=True)
+class RoutingConfig(_Section):
+    """``mode="auto"``: BM25 first, and the dense side only where BM25 is not confident.
+
+    BM25 is confident when its scores fall away fast: the relative spread ``(s_1 - s_depth) /
+    s_1`` of its best and ``depth``-th best scores (a missing hit scores 0; no hit at all is never
+    confident) is at least ``min_spread``. The BM25 ranking is then the answer; otherwise the query
+    goes on to hybrid, its BM25 top-N fused with the vector top-N. Chosen on SciFact dev (405
+    queries): spread at 10 >= 0.40 answers 57% of them with BM25 alone, at 0.994 of hybrid's
+    nDCG@10 (0.42: 53%, 0.995; 0.35: 68%, 0.981).
+    """
+
+    _name: ClassVar[str] = "search.routing"
+
+    min_spread: float = 0.40
+    depth: int = 10
+
+    def _check(self) -> None:
+        spread = self.min_spread
+        if isinstance(spread, bool) or not isinstance(spread, (int, float)) or not 0.0 <= spread <= 1.0:
+            raise ConfigError(f"search.routing.min_spread must be a number in [0, 1], got {spread!r}")
+        if isinstance(self.depth, bool) or not isinstance(self.depth, int) or not 2 <= self.depth <= 1000:
+            raise ConfigError(f"search.routing.depth must be an integer in [2, 1000], got {self.depth!r}")
+
+
+@dataclass(frozen=True)
 class SearchConfig(_Section):
     """Query-time defaults, stored in the bundle and overridable per call."""
 
@@ -246,6 +271,7 @@ class SearchConfig(_Section):
 
     fusion: FusionConfig = field(default_factory=FusionConfig)
     prefilter: PrefilterConfig = field(default_factory=PrefilterConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
 
 
 @dataclass(frozen=True)

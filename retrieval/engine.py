@@ -349,6 +349,11 @@ class Engine:
         """The ``k`` best chunks for ``query`` with their text, best first (``filters``: see ``retrieve``)."""
         return self._view.search(query, k, mode, params, query_vector, filters)
 
+    def routes_to_bm25(self, query: str, filters: Filters = None) -> bool:
+        """Where ``mode="auto"`` sends ``query`` (True: BM25 alone, nothing to embed): what a
+        caller that embeds queries itself (the service's batcher) asks first."""
+        return self._view.routes_to_bm25(query, filters)
+
     def search_batch(
         self, queries: Sequence[str], k: int = 10, mode: str = "bm25", n_threads: int = 0, filters: Filters = None
     ) -> list[SearchResult]:

@@ -81,6 +81,10 @@ def plot_quality(result: Mapping[str, Any], path: str | os.PathLike[str]) -> Pat
     for mode in dict.fromkeys(r["mode"] for r in rows):
         mine = [r for r in rows if r["mode"] == mode]
         ax.scatter([r["p50_ms"] for r in mine], [r["ndcg@10"] for r in mine], label=mode, s=28)
+    for r in rows:
+        if "routed_bm25" in r:  # mode auto: say how often it stopped at BM25
+            ax.annotate(f"auto: {r['routed_bm25']:.0%} BM25 only", (r["p50_ms"], r["ndcg@10"]),
+                        textcoords="offset points", xytext=(6, -12), fontsize=8)
     front = sorted((r for r in rows if r.get("pareto")), key=lambda r: r["p50_ms"])
     if front:
         ax.plot([r["p50_ms"] for r in front], [r["ndcg@10"] for r in front], "k--", lw=0.8, label="Pareto frontier")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from ..errors import CorpusError
+from ..search.routing import route_of
 
 
 def ndcg_at_k(ranked: Sequence[str], relevance: Mapping[str, int], k: int = 10) -> float:
@@ -59,12 +61,12 @@ def write_trec_run(path: Any, run: Mapping[str, Sequence[tuple[str, float]]], ta
 
 
 def percentiles_ms(samples_ns: Sequence[int]) -> dict[str, float]:
-    """p50/p95/p99 in milliseconds from every sample (no binning)."""
+    """p50/p95/p99 and the mean in milliseconds from every sample (no binning)."""
     if not samples_ns:
-        return {"p50": 0.0, "p95": 0.0, "p99": 0.0}
+        return {"p50": 0.0, "p95": 0.0, "p99": 0.0, "mean": 0.0}
     values = np.asarray(samples_ns, dtype=np.float64) / 1e6
     p50, p95, p99 = np.percentile(values, [50, 95, 99])
-    return {"p50": float(p50), "p95": float(p95), "p99": float(p99)}
+    return {"p50": float(p50), "p95": float(p95), "p99": float(p99), "mean": float(values.mean())}
 
 
 def evaluate(
@@ -84,12 +86,16 @@ def evaluate(
     if not judged:  # a mean over nothing would report 0 as if it were a score
         raise CorpusError(f"none of the {len(queries)} queries has a relevance judgement")
     ndcgs, recalls, recalls10, mrrs, latencies = [], [], [], [], []
+    routes: Counter[str] = Counter()  # mode auto: where each query went
     run: dict[str, list[tuple[str, float]]] = {}
     depth = max(k, 10)
     for qid, text in judged:
         t0 = time.perf_counter_ns()
-        ranked, _ = engine.search_documents(text, depth, mode, filters=filters)
+        ranked, stages = engine.search_documents(text, depth, mode, filters=filters)
         latencies.append(time.perf_counter_ns() - t0)
+        route = route_of(stages)
+        if route is not None:
+            routes[route] += 1
         run[qid] = trec_order([(doc, float(score)) for doc, score in ranked])
         doc_ids = [doc for doc, _ in run[qid]]
         ndcgs.append(ndcg_at_k(doc_ids, qrels[qid], 10))
@@ -98,7 +104,7 @@ def evaluate(
         mrrs.append(mrr_at_k(doc_ids, qrels[qid], 10))
     if run_out is not None:
         write_trec_run(run_out, run, f"retrieval-{mode}")
-    return {
+    result = {
         "ndcg@10": float(np.mean(ndcgs)),
         f"recall@{k}": float(np.mean(recalls)),
         "recall@10": float(np.mean(recalls10)),
@@ -107,3 +113,6 @@ def evaluate(
         "mode": mode,
         "latency_ms": percentiles_ms(latencies),
     }
+    if routes:
+        result["routed"] = {route: routes[route] / len(judged) for route in ("bm25", "hybrid")}
+    return result

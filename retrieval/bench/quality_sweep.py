@@ -24,6 +24,7 @@ DEFAULT_GRID: dict[str, Any] = {
         for norm, w in itertools.product(("minmax", "zscore"), (0.3, 0.4, 0.5, 0.6, 0.7))
     ]
     + [{"method": "rrf"}],
+    "auto": [{}],  # the bundle's routing rule (search.routing): a point with its share routed to BM25
 }
 
 
@@ -63,6 +64,8 @@ def run(
                 "p99_ms": result["latency_ms"]["p99"],
                 "queries": result["queries"],
             }
+            if "routed" in result:
+                row["routed_bm25"] = result["routed"]["bm25"]
             rows.append(row)
             if progress:
                 progress(f"{mode} {params}: nDCG@10 {row['ndcg@10']:.4f}, p50 {row['p50_ms']:.2f} ms")

@@ -163,6 +163,16 @@ class BundleView:
         ids, scores, stages = self.planner.retrieve(query, int(k), mode, params, query_vector, allowed)
         return ids, scores, {"filter": filter_ms, **stages}
 
+    def routes_to_bm25(self, query: str, filters: Filters = None) -> bool:
+        """Where ``mode="auto"`` sends ``query``: True for BM25 alone (see ``search.routing``)."""
+        check_query(query, 1)
+        spec = normalize_filters(filters)
+        if spec:
+            return self.planner.routes_to_bm25(query, self.metadata.allowed(spec))
+        if self.excluded is not None:
+            return self.planner.routes_to_bm25(query, excluded=self.excluded)
+        return self.planner.routes_to_bm25(query, self.live)
+
     def search(
         self,
         query: str,

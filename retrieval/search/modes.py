@@ -34,6 +34,8 @@ SEARCH_MODES: dict[str, SearchMode] = {
         SearchMode("hybrid", True, FUSION_PARAMS, "BM25 top-N and vector top-N → fusion → top-k"),
         SearchMode("prefilter", True, frozenset({"candidates"}) | PREFILTER_PARAMS,
                    "BM25 top-N candidates → dense search restricted to them → top-k"),
+        SearchMode("auto", True, FUSION_PARAMS,
+                   "BM25 top-N; its top-k when its scores spread wide (search.routing), else hybrid"),
     )
 }
 

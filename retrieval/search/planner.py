@@ -4,6 +4,7 @@
     dense      embed → vector index top-k
     hybrid     BM25 top-N and vector top-N → fusion → top-k
     prefilter  BM25 top-N candidates → dense search restricted to them → top-k
+    auto       BM25 top-N → route: its top-k (bm25's result), or on as hybrid (hybrid's result)
 
 Per-call parameters: the planner's own (``candidates``, the fusion fields, ``exact_max``) and the
 vector index's (``ef_search``, ``nprobe``, ``k_factor``), which it validates itself. Nothing here
@@ -35,6 +36,7 @@ from ..tracing import StageClock
 from .fusion import fuse
 from .modes import FUSION_PARAMS, PREFILTER_PARAMS, SEARCH_MODES, available_modes
 from .prefilter import prefilter_search
+from .routing import ROUTE_BM25, ROUTE_HYBRID, stays_with_bm25
 
 if TYPE_CHECKING:
     from ..keyword import BM25, KeywordIndex
@@ -115,11 +117,35 @@ class Planner:
     def _run_hybrid(self, run: "_Run") -> tuple[np.ndarray, np.ndarray]:
         n = max(run.k, run.fusion.candidates)
         keyword = self._keyword(run.query, n, run.clock, run.allowed, run.excluded)
+        return self._fused(keyword, n, run)
+
+    def _run_auto(self, run: "_Run") -> tuple[np.ndarray, np.ndarray]:
+        # Deep enough for the rule; the prefixes are what bm25 and hybrid would have computed.
+        n = max(run.k, run.fusion.candidates)
+        ids, scores = self._keyword(run.query, max(n, self.config.routing.depth), run.clock, run.allowed, run.excluded)
+        if stays_with_bm25(scores, self.config.routing):
+            run.clock.lap(ROUTE_BM25)
+            return ids[: run.k], scores[: run.k]
+        run.clock.lap(ROUTE_HYBRID)
+        return self._fused((ids[:n], scores[:n]), n, run)
+
+    def _fused(self, keyword: tuple[np.ndarray, np.ndarray], n: int, run: "_Run") -> tuple[np.ndarray, np.ndarray]:
+        """Hybrid after its BM25 side: the vector top-``n``, fused with ``keyword``."""
         vector = self._embed(run.query, run.clock, run.given)
         dense = self._dense(vector, n, run.vector_params, run.clock, run.allowed, run.prefilter, run.excluded)
         result = fuse(keyword, dense, run.k, run.fusion)
         run.clock.lap("fuse")
         return result
+
+    def routes_to_bm25(
+        self, query: str, allowed: np.ndarray | None = None, excluded: np.ndarray | None = None
+    ) -> bool:
+        """Where ``mode="auto"`` sends ``query``: True for BM25 alone (nothing to embed)."""
+        depth = self.config.routing.depth
+        if allowed is not None and allowed.size == 0:
+            return True  # the filter matched nothing: auto returns nothing without embedding
+        _, scores = self._keyword(query, depth, StageClock(), allowed, excluded)
+        return stays_with_bm25(scores, self.config.routing)
 
     def _run_prefilter(self, run: "_Run") -> tuple[np.ndarray, np.ndarray]:
         n = max(run.k, run.prefilter.candidates)
@@ -207,6 +233,7 @@ MODE_HANDLERS = {
     "dense": "_run_dense",
     "hybrid": "_run_hybrid",
     "prefilter": "_run_prefilter",
+    "auto": "_run_auto",
 }
 
 

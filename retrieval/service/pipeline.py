@@ -2,6 +2,8 @@
 
     Search:       result cache → admission slot (interactive) → embed (micro-batched) →
                   semantic cache (opt-in) → engine.search on a pool thread → caches
+    mode auto:    the same, but the embed step only for queries BM25 does not answer alone
+                  (``engine.routes_to_bm25``, on a pool thread): the others never wait for the batcher
     SearchBatch:  the same per query, under one batch-priority slot, embeddings batched together
 
 Result-cache keys hold the query, mode, k, parameters, filters and the bundle version (the
@@ -64,7 +66,7 @@ class SearchPipeline:
             return cached
         async with self.admission.slot(INTERACTIVE, deadline) as queued_ms:
             timings = {"queue": queued_ms}
-            vector = await self._embed(query, deadline, timings)
+            vector = await self._embed(query, deadline, timings) if await self._wants_vector(query, deadline) else None
             reused = self._similar(query, vector, timings)
             if reused is not None:
                 return reused
@@ -85,8 +87,10 @@ class SearchPipeline:
         async with self.admission.slot(BATCH, deadline) as queued_ms:
             timings = {"queue": queued_ms}
             # All the batch's embeddings are asked for at once: the batcher groups them.
+            wanted = await self._wanted_vectors([queries[i] for i in todo], deadline)
             t0 = time.perf_counter_ns()
-            vectors = await asyncio.gather(*(self._embed(queries[i], deadline, None) for i in todo))
+            vectors = await asyncio.gather(*(self._embed(queries[i], deadline, None) if want else _none()
+                                             for i, want in zip(todo, wanted)))  # fmt: skip
             if any(v is not None for v in vectors):
                 timings["embed"] = (time.perf_counter_ns() - t0) / 1e6
             runs: list[tuple[int, np.ndarray | None]] = []
@@ -120,6 +124,21 @@ class SearchPipeline:
         if hits is None:
             return None
         return self._outcome(hits, {"cache": (time.perf_counter_ns() - started_ns) / 1e6}, True)
+
+    async def _wants_vector(self, query: SearchQuery, deadline: float | None) -> bool:
+        return (await self._wanted_vectors([query], deadline))[0]
+
+    async def _wanted_vectors(self, queries: Sequence[SearchQuery], deadline: float | None) -> list[bool]:
+        """Which queries to embed: dense modes, except auto queries that BM25 answers alone."""
+        wanted = [q.dense and self.batcher is not None for q in queries]
+        auto = [i for i, q in enumerate(queries) if wanted[i] and q.mode == "auto"]
+        if auto:
+            def route() -> list[bool]:
+                return [self.engine.routes_to_bm25(queries[i].query, queries[i].filters or None) for i in auto]
+
+            for i, to_bm25 in zip(auto, await self.pool.run(route, deadline)):
+                wanted[i] = not to_bm25
+        return wanted
 
     async def _embed(self, query: SearchQuery, deadline: float | None, timings: dict[str, float] | None) -> np.ndarray | None:
         if not query.dense or self.batcher is None:
@@ -171,3 +190,6 @@ class SearchPipeline:
         if self.metrics is not None:
             self.metrics.cache(name, hit)
 
+
+async def _none() -> None:
+    return None

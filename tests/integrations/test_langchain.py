@@ -96,7 +96,7 @@ def test_opens_a_path(keyword_bundle) -> None:
         ({"k": 0}, "k must be an integer between 1 and 1000, got 0"),
         ({"k": "3"}, "k must be an integer"),
         ({"k": True}, "k must be an integer"),
-        ({"mode": "semantic"}, "unknown mode 'semantic'; choose one of bm25, dense, hybrid, prefilter"),
+        ({"mode": "semantic"}, "unknown mode 'semantic'; choose one of bm25, dense, hybrid, prefilter, auto"),
         ({"filters": {"group": []}}, "filter 'group' needs at least one value"),
         ({"filters": {"": "a"}}, "a filter key must be a non-empty string"),
         ({"params": 3}, "params must be a mapping"),

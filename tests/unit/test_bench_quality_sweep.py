@@ -36,3 +36,17 @@ def test_sweep_covers_every_configuration_and_marks_the_front(engine: Engine):
     assert all(r["queries"] == 3 and 0 <= r["ndcg@10"] <= 1 for r in result["rows"])
     assert any(r["pareto"] for r in result["rows"])
     assert result["best"]["ndcg@10"] == max(r["ndcg@10"] for r in result["rows"])
+
+
+def test_auto_is_a_point_with_its_share_routed_to_bm25(engine: Engine):
+    from retrieval.bench.quality import evaluate
+
+    queries = [("q1", "parse json"), ("q2", "read a file line by line"), ("q3", "zyzzyva quokka")]
+    qrels = {"q1": {"json": 1}, "q2": {"files": 1}, "q3": {"re": 1}}
+    result = run(engine, queries, qrels, {"bm25": [{}], "auto": [{}]})
+    (auto,) = [r for r in result["rows"] if r["mode"] == "auto"]
+    expected = sum(engine.routes_to_bm25(text) for _, text in queries) / len(queries)
+    assert auto["routed_bm25"] == pytest.approx(expected) and 0 < expected < 1  # q3 matches nothing: hybrid
+    assert "routed_bm25" not in result["rows"][0]
+    routed = evaluate(engine, queries, qrels, mode="auto")["routed"]
+    assert routed == {"bm25": pytest.approx(expected), "hybrid": pytest.approx(1 - expected)}

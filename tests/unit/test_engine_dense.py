@@ -31,7 +31,7 @@ def engine(tmp_path_factory) -> Engine:
 
 
 def test_every_mode_answers_and_manifest_records_the_dense_side(engine: Engine):
-    assert engine.modes == ("bm25", "dense", "hybrid", "prefilter")
+    assert engine.modes == ("bm25", "dense", "hybrid", "prefilter", "auto")
     dense = dump(engine.manifest.dense)
     assert dense["kind"] == "flat" and dense["count"] == engine.counts["chunks"] and dense["dim"] == 384
     assert dense["embedder"]["variant"] == "fp32" and dense["embedder"]["weights_sha256"]

@@ -117,7 +117,7 @@ def test_service_validation_reads_the_mode_registry(monkeypatch):
     assert (query.mode, query.params, query.dense) == ("bm25b", (("candidates", 5),), False)
     with pytest.raises(QueryError, match="does not apply to mode 'bm25b'"):
         rules.search("json", 3, "bm25b", {"ef_search": 5})
-    with pytest.raises(QueryError, match="choose one of bm25, dense, hybrid, prefilter, bm25b"):
+    with pytest.raises(QueryError, match="choose one of bm25, dense, hybrid, prefilter, auto, bm25b"):
         rules.search("json", 3, "semantic", {})
 
 

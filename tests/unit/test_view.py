@@ -38,7 +38,7 @@ def test_the_view_exposes_what_consumers_need(tmp_path: Path) -> None:
     assert dense.chunk_vectors.shape == (len(DOCS), 384)
     assert np.allclose(dense.embed_queries(["ordinary things"])[0], dense.query_embedder.embed_query("ordinary things"))
     assert dense.document_embedder is not None and dense.query_cache is not None
-    assert isinstance(dense, BundleView) and dense.modes == ("bm25", "dense", "hybrid", "prefilter")
+    assert isinstance(dense, BundleView) and dense.modes == ("bm25", "dense", "hybrid", "prefilter", "auto")
 
 
 def test_nothing_outside_search_reaches_into_the_planner() -> None:

@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'mode':<10}{'params':<52}{'nDCG@10':>9}{'R@100':>8}{'p50 ms':>8}{'p99 ms':>8}  pareto")
     for row in result["rows"]:
         params = ", ".join(f"{k}={v}" for k, v in row["params"].items()) or "-"
+        if "routed_bm25" in row:
+            params = f"{row['routed_bm25']:.0%} of queries answered by BM25 alone"
         print(f"{row['mode']:<10}{params:<52}{row['ndcg@10']:>9.4f}{row['recall@100']:>8.3f}"
               f"{row['p50_ms']:>8.2f}{row['p99_ms']:>8.2f}  {'*' if row['pareto'] else ''}")
     return 0
