@@ -18,6 +18,7 @@ from retrieval.search import exact_topk, fuse
 from retrieval.search.filters import normalize_filters, parse_filter_arg, value_text
 from retrieval.search.modes import mode_names
 from retrieval.search.planner import keyword_topk_allowed
+from retrieval.search.routing import stays_with_bm25
 from retrieval.bundle.manifest import dump
 from tests.conftest import write_jsonl
 
@@ -68,6 +69,8 @@ def _reference(engine: Engine, query: str, k: int, mode: str, allowed: np.ndarra
     n = len(engine.store)
     terms = engine.bm25.query_ids(query)
     keyword = _keep(*engine.bm25.index.topk(terms, n), allowed)
+    if mode == "auto":  # the rule on the filtered ranking, then the mode it chooses
+        mode = "bm25" if stays_with_bm25(keyword[1], engine.planner.config.routing) else "hybrid"
     if mode == "bm25":
         return keyword[0][:k], keyword[1][:k]
     side = engine.planner.dense
