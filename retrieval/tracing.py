@@ -105,10 +105,6 @@ class StageClock:
         self._last = now
         return ms
 
-    def skip(self) -> None:
-        """Start the next stage now: the time since the last lap belongs to no stage."""
-        self._last = time.perf_counter_ns()
-
 
 def record_span(tracer: Any, name: str, elapsed_ns: int, end_ns: int | None = None, parent: Any = None) -> None:
     """A span ``name`` that ended at ``end_ns`` (epoch ns; now if None) after ``elapsed_ns``."""
@@ -184,10 +180,7 @@ class ServerSpan:
         if code != "OK":
             self.span.set_status(otel_trace.Status(otel_trace.StatusCode.ERROR, code))
         self.span.end()
-        try:
-            otel_context.detach(self._token)
-        except ValueError:  # ended from another context than it began in: nothing to restore
-            pass
+        otel_context.detach(self._token)
 
 
 def begin_server_span(method: str, carrier: Callable[[], Mapping[str, str]], transport: str) -> ServerSpan | None:

@@ -43,17 +43,13 @@ SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
 
 
 class HttpCallContext:
-    """What the servicer asks of its context, for an HTTP call: the time left and the peer."""
+    """What the servicer asks of its context, for an HTTP call: the time left."""
 
-    def __init__(self, deadline: float | None, peer: str) -> None:
+    def __init__(self, deadline: float | None) -> None:
         self.deadline = deadline  # time.monotonic() seconds, or None
-        self._peer = peer
 
     def time_remaining(self) -> float | None:
         return None if self.deadline is None else max(self.deadline - time.monotonic(), 0.0)
-
-    def peer(self) -> str:
-        return self._peer
 
 
 class HttpGateway:
@@ -142,56 +138,45 @@ class HttpGateway:
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         call = self.observer.begin("Answer", _peer(request), lambda: request.headers, "http")
-        entered = False
         try:
             message, context = await self._admit(request, pb.AnswerRequest)
-            entered = True
-            events = self.servicer.Answer(message, context)
             try:
-                # Errors before the first event (a bad request, no generator, overload) still
-                # get their own status: the headers go out only once there is something to send.
-                first = await _within(anext(events), context)
-            except BaseException:
-                await events.aclose()
-                raise
-        except asyncio.CancelledError:
-            call.record.code = "CANCELLED"
-            if entered:
+                # Closing the events (however this ends) closes the servicer's stream: it stops generation.
+                async with contextlib.aclosing(self.servicer.Answer(message, context)) as events:  # type: ignore[type-var]
+                    # Errors before the first event (a bad request, no generator, overload) still
+                    # get their own status: the headers go out only once there is something to send.
+                    first = await _within(anext(events), context)
+                    return await self._stream(request, call, first, events, context)
+            finally:
                 self.observer.exit()
-            self.observer.end(call)
+        except asyncio.CancelledError:
+            call.record.code = "CANCELLED"  # the client went away
             raise
         except Exception as exc:
-            if entered:
-                self.observer.exit()
-            response = self._error(call, exc)
-            self.observer.end(call)
-            return response
-        try:
-            return await self._stream(request, call, first, events, context)
+            return self._error(call, exc)
         finally:
-            self.observer.exit()
             self.observer.end(call)
 
     async def _stream(
         self, request: web.Request, call: Call, first: Message, events: AsyncIterator[Message], context: HttpCallContext
     ) -> web.StreamResponse:
+        """The events as SSE; an error once the stream began is one ``event: error``."""
         response = web.StreamResponse(status=200, headers=SSE_HEADERS)
-        async with contextlib.aclosing(events):  # type: ignore[type-var]
-            try:
-                await response.prepare(request)
-                await response.write(sse_event(first))
-                while True:
-                    try:
-                        event = await _within(anext(events), context)
-                    except StopAsyncIteration:
-                        break
-                    await response.write(sse_event(event))
-            except (asyncio.CancelledError, ConnectionResetError):
-                call.record.code = "CANCELLED"  # the client went away: closing events stops generation
-                raise
-            except Exception as exc:
-                code, message = self.observer.failed(call, exc)
-                await response.write(_sse("error", _error_body(code.name, message)))
+        try:
+            await response.prepare(request)
+            await response.write(sse_event(first))
+            while True:
+                try:
+                    event = await _within(anext(events), context)
+                except StopAsyncIteration:
+                    break
+                await response.write(sse_event(event))
+        except ConnectionResetError:
+            call.record.code = "CANCELLED"  # the client went away mid-write: nothing more to send
+            return response
+        except Exception as exc:
+            code, message = self.observer.failed(call, exc)
+            await response.write(_sse("error", _error_body(code.name, message)))
         await response.write_eof()
         return response
 
@@ -203,7 +188,7 @@ class HttpGateway:
         try:
             if self.tokens is not None and not self.tokens.allows([("authorization", request.headers.get("Authorization", ""))]):
                 raise Unauthenticated(DENIED.replace("metadata", "header"))
-            context = HttpCallContext(_deadline(request), _peer(request))
+            context = HttpCallContext(_deadline(request))
             message = parse_message(await self._body(request), message_type)
         except BaseException:
             self.observer.exit()

@@ -26,12 +26,10 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 import grpc
 
-from .calls import LOG, Call, CallObserver, CallRecord, current_call
+from .calls import LOG, Call, CallObserver
 from .config import ServiceConfig
 from .lifecycle import Lifecycle
 from .parsing import checked_deserializer, guard_handler
-
-__all__ = ["CallRecord", "ObservingInterceptor", "SERVICE_PREFIX", "current_call"]
 
 SERVICE_PREFIX = "/retrieval.v1.Retrieval/"
 # The client's deadline fires a little before the server's copy of it (the server starts its

@@ -141,8 +141,7 @@ class SearchPipeline:
         return wanted
 
     async def _embed(self, query: SearchQuery, deadline: float | None, timings: dict[str, float] | None) -> np.ndarray | None:
-        if not query.dense or self.batcher is None:
-            return None
+        assert self.batcher is not None  # _wanted_vectors says no embedding without one
         check_deadline(deadline)
         t0 = time.perf_counter_ns()
         vector = await self.batcher.embed(query.query)
